@@ -1,0 +1,462 @@
+//! The broker's `/config/changes` listener (Kafka `ZkConfigManager` +
+//! `ZkNodeChangeNotificationListener`).
+//!
+//! Whoever changes an entity config writes `/config/<type>/<name>` and then a
+//! sequential `/config/changes/config_change_<seq>` node holding
+//! `{"version":2,"entity_path":"topics/<t>"}`. Every broker watches the children of
+//! `/config/changes`, handles each notification with a sequence above the last one it
+//! handled (all of them at start-up), re-reads the entity's config and applies it. For
+//! topics that means [`ConfigChangeHandler::topic_config_changed`], which the broker wires
+//! to `LogManager::update_config` (effective `LogConfig` = broker `log.*` defaults +
+//! overrides). Handled notifications older than 15 minutes are deleted, as Kafka does.
+//! Other entity types (clients, users, ips, brokers) are read but have no effect in
+//! Samsa (no quotas, no dynamic broker configs).
+//!
+//! The listener follows session replacement: each round takes the broker's current
+//! session from [`BrokerContext::zk`], so after an expiry it re-lists and re-watches.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use samsa_common::zk::session::ZkSession;
+use samsa_common::zk::znodes::{
+    config_type, ConfigEntityChangeNotification, ConfigEntityChangeNotificationZNode,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::broker::BrokerContext;
+use crate::log::LogConfig;
+
+/// Handled notifications older than this are deleted (Kafka's `changeExpirationMs`).
+pub const CHANGE_EXPIRATION_MS: i64 = 15 * 60 * 1000;
+
+/// Re-list even without a watch event this often (safety net across session changes).
+const RELIST_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What the listener calls for each handled change.
+pub trait ConfigChangeHandler: Send + Sync + 'static {
+    /// `/config/topics/<topic>` now holds `overrides` (empty if the node is gone).
+    fn topic_config_changed(&self, topic: &str, overrides: BTreeMap<String, String>);
+}
+
+impl<F> ConfigChangeHandler for F
+where
+    F: Fn(&str, BTreeMap<String, String>) + Send + Sync + 'static,
+{
+    fn topic_config_changed(&self, topic: &str, overrides: BTreeMap<String, String>) {
+        self(topic, overrides)
+    }
+}
+
+/// The broker's own handler (Kafka's `TopicConfigHandler`): hands new topic overrides to
+/// the log layer and, when a topic turns `unclean.leader.election.enable` on, asks the
+/// controller (if this broker is it) to re-run elections for leaderless partitions.
+pub struct BrokerTopicConfigHandler {
+    ctx: std::sync::Weak<BrokerContext>,
+}
+
+impl BrokerTopicConfigHandler {
+    pub fn new(ctx: &Arc<BrokerContext>) -> Self {
+        Self {
+            ctx: Arc::downgrade(ctx),
+        }
+    }
+}
+
+impl ConfigChangeHandler for BrokerTopicConfigHandler {
+    fn topic_config_changed(&self, topic: &str, overrides: BTreeMap<String, String>) {
+        let Some(ctx) = self.ctx.upgrade() else {
+            return;
+        };
+        apply_to_logs(&ctx, topic, &overrides);
+        let unclean = overrides
+            .get("unclean.leader.election.enable")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        if unclean {
+            if let Some(c) = ctx.controller.get() {
+                c.topic_config_changed();
+            }
+        }
+    }
+}
+
+/// New effective `LogConfig` for the topic's local logs (broker defaults + overrides).
+pub(crate) fn apply_to_logs(
+    ctx: &BrokerContext,
+    topic: &str,
+    overrides: &BTreeMap<String, String>,
+) {
+    let Some(lm) = ctx.log_manager() else {
+        return;
+    };
+    let overrides: std::collections::HashMap<String, String> = overrides
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    match LogConfig::with_overrides(&ctx.config.topic_defaults(), &overrides) {
+        Ok(cfg) => lm.update_config(topic, cfg),
+        Err(e) => warn!(topic, error = %e, "ignoring invalid topic config from ZooKeeper"),
+    }
+}
+
+/// Kafka creates a partition's log with the topic config it reads from
+/// `/config/topics/<topic>` at that moment (`Partition.createLog` → `fetchLogConfig`):
+/// topic creation writes the overrides without a `/config/changes` notification, so the
+/// listener alone never sees them. Before a LeaderAndIsr creates logs, the handler calls
+/// this for every topic that has no local log yet. A failed read keeps what we have.
+pub async fn load_topic_configs(ctx: &BrokerContext, zk: &ZkSession, topics: &[String]) {
+    for topic in topics {
+        match zk.get_entity_config(config_type::TOPIC, topic).await {
+            Ok(overrides) => apply_to_logs(ctx, topic, &overrides),
+            Err(e) => warn!(topic, error = %e, "cannot read topic config from ZooKeeper"),
+        }
+    }
+}
+
+/// Listener state: the last sequence number handled.
+pub struct ConfigChangeListener<H> {
+    handler: H,
+    last_executed: i64,
+}
+
+impl<H: ConfigChangeHandler> ConfigChangeListener<H> {
+    pub fn new(handler: H) -> Self {
+        Self {
+            handler,
+            last_executed: -1,
+        }
+    }
+
+    /// Sequence of the last handled notification (-1 before the first).
+    pub fn last_executed(&self) -> i64 {
+        self.last_executed
+    }
+
+    /// Handle every notification in `children` newer than the last handled one, in order,
+    /// then purge expired handled ones. Errors reading one notification skip it (Kafka logs
+    /// and moves on); ZooKeeper failures end the round with `Err`.
+    pub async fn process(
+        &mut self,
+        zk: &ZkSession,
+        children: &[String],
+    ) -> samsa_common::error::Result<()> {
+        let mut seqs: Vec<(i64, &String)> = children
+            .iter()
+            .filter_map(|c| ConfigEntityChangeNotification::sequence(c).map(|s| (s, c)))
+            .collect();
+        seqs.sort_unstable();
+        for (seq, child) in &seqs {
+            if *seq <= self.last_executed {
+                continue;
+            }
+            let path = format!("{}/{}", ConfigEntityChangeNotificationZNode::PATH, child);
+            if let Some((data, _)) = zk.get(&path).await? {
+                match ConfigEntityChangeNotification::decode(&data) {
+                    Ok(n) => self.apply(zk, &n).await?,
+                    Err(e) => {
+                        warn!(path, error = %e, "ignoring malformed config change notification")
+                    }
+                }
+            }
+            self.last_executed = *seq;
+        }
+        self.purge(zk, &seqs).await
+    }
+
+    async fn apply(
+        &self,
+        zk: &ZkSession,
+        n: &ConfigEntityChangeNotification,
+    ) -> samsa_common::error::Result<()> {
+        let Some((entity_type, entity_name)) = n.split() else {
+            warn!(entity_path = %n.entity_path, "ignoring config change with bad entity path");
+            return Ok(());
+        };
+        match entity_type {
+            config_type::TOPIC => {
+                let overrides = zk.get_entity_config(entity_type, entity_name).await?;
+                info!(topic = entity_name, config = ?overrides, "processing topic config change");
+                self.handler.topic_config_changed(entity_name, overrides);
+            }
+            other => {
+                debug!(
+                    entity_type = other,
+                    entity_name, "config change for an entity type Samsa does not apply"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn purge(
+        &self,
+        zk: &ZkSession,
+        seqs: &[(i64, &String)],
+    ) -> samsa_common::error::Result<()> {
+        let now = now_ms();
+        for (seq, child) in seqs {
+            if *seq > self.last_executed {
+                continue;
+            }
+            let path = format!("{}/{}", ConfigEntityChangeNotificationZNode::PATH, child);
+            if let Some(stat) = zk.exists(&path).await? {
+                if now - stat.ctime > CHANGE_EXPIRATION_MS {
+                    debug!(path, "purging expired config change notification");
+                    zk.delete(&path, None).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Run the listener until `shutdown` turns true. Uses whatever session the context holds.
+pub fn spawn<H: ConfigChangeHandler>(
+    ctx: Arc<BrokerContext>,
+    handler: H,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut listener = ConfigChangeListener::new(handler);
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let wait = match ctx.zk() {
+                None => None,
+                Some(zk) => {
+                    match zk
+                        .children_and_watch(ConfigEntityChangeNotificationZNode::PATH)
+                        .await
+                    {
+                        Ok((children, w)) => {
+                            if let Err(e) =
+                                listener.process(&zk, &children.unwrap_or_default()).await
+                            {
+                                warn!(error = %e, "processing config changes failed; will retry");
+                            }
+                            Some(w)
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "listing /config/changes failed; will retry");
+                            None
+                        }
+                    }
+                }
+            };
+            let delay = if wait.is_some() {
+                RELIST_INTERVAL
+            } else {
+                Duration::from_secs(1)
+            };
+            tokio::select! {
+                _ = async {
+                    match wait {
+                        Some(w) => { w.changed().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => {}
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use samsa_common::zk::admin;
+    use samsa_common::zk::session::ZkConfig;
+    use samsa_common::zk::testing::TestZk;
+    use std::sync::Mutex;
+
+    type Seen = Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>;
+
+    async fn wait_for(seen: &Seen, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if seen.lock().map(|v| v.len()).unwrap_or(0) >= n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no config change seen"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[test]
+    fn broker_handler_updates_log_config() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = std::collections::HashMap::from([
+            ("zookeeper.connect".to_string(), "unused:1".to_string()),
+            ("log.retention.hours".to_string(), "2".to_string()),
+        ]);
+        let cfg = Arc::new(samsa_common::config::BrokerConfig::from_props(&p).expect("cfg"));
+        let ctx = Arc::new(BrokerContext::new(cfg.clone(), Vec::new()));
+        let lm = crate::log::LogManager::open(crate::log::LogManagerConfig::new(vec![dir
+            .path()
+            .to_path_buf()]))
+        .expect("log manager");
+        let _ = ctx.log_manager.set(lm.clone());
+        let tp = samsa_common::types::TopicPartition::new("t", 0);
+        let base = LogConfig::from_props(&cfg.topic_defaults()).expect("defaults");
+        let log = lm.get_or_create_log(&tp, None, base).expect("log");
+        assert_eq!(log.config().retention_ms, 7_200_000);
+
+        let h = BrokerTopicConfigHandler::new(&ctx);
+        let o = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        h.topic_config_changed("t", o);
+        assert_eq!(log.config().retention_ms, 1000);
+        // Overrides removed: back to the broker default.
+        h.topic_config_changed("t", BTreeMap::new());
+        assert_eq!(log.config().retention_ms, 7_200_000);
+        lm.shutdown().expect("shutdown");
+    }
+
+    /// Overrides written at topic creation (no change notification) reach the log that a
+    /// LeaderAndIsr creates: a record above the topic's `max.message.bytes` is refused.
+    #[tokio::test]
+    async fn new_log_gets_topic_config_from_zookeeper() {
+        use crate::log::AppendOrigin;
+        use crate::replica::manager::LogProvider;
+        use kafka_protocol::messages::leader_and_isr_request::{
+            LeaderAndIsrPartitionState, LeaderAndIsrTopicState,
+        };
+        use kafka_protocol::messages::{LeaderAndIsrRequest, TopicName};
+        use kafka_protocol::protocol::StrBytes;
+
+        let server = TestZk::start();
+        let zk = ZkSession::connect(&ZkConfig::new(
+            server.connect_string_with_chroot("/newlog"),
+            Duration::from_secs(10),
+        ))
+        .await
+        .expect("connect");
+        zk.create_top_level_paths().await.expect("paths");
+        let c = BTreeMap::from([("max.message.bytes".to_string(), "2000".to_string())]);
+        let assignment = BTreeMap::from([(0, vec![1])]);
+        admin::create_topic_with_assignment(&zk, "small", &c, &assignment, true)
+            .await
+            .expect("create topic");
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = std::collections::HashMap::from([(
+            "zookeeper.connect".to_string(),
+            "unused:1".to_string(),
+        )]);
+        let cfg = Arc::new(samsa_common::config::BrokerConfig::from_props(&p).expect("cfg"));
+        let ctx = Arc::new(BrokerContext::new(cfg, Vec::new()));
+        let lm = crate::log::LogManager::open(crate::log::LogManagerConfig::new(vec![dir
+            .path()
+            .to_path_buf()]))
+        .expect("log manager");
+        let _ = ctx.log_manager.set(lm.clone());
+
+        let mut req = LeaderAndIsrRequest::default();
+        let mut ts = LeaderAndIsrTopicState::default();
+        ts.topic_name = TopicName(StrBytes::from_static_str("small"));
+        let mut ps = LeaderAndIsrPartitionState::default();
+        ps.partition_index = 0;
+        ts.partition_states = vec![ps];
+        req.topic_states = vec![ts];
+        let topics = crate::handlers::leader_and_isr::topics_without_local_log(&lm, &req, 7);
+        assert_eq!(topics, vec!["small".to_string()]);
+
+        load_topic_configs(&ctx, &zk, &topics).await;
+        let provider = crate::replica::log_provider::ManagedLogs(lm.clone());
+        let tp = samsa_common::types::TopicPartition::new("small", 0);
+        let log = provider
+            .get_or_create_log(&tp, None, true)
+            .expect("create log");
+        assert_eq!(log.config().max_message_bytes, 2000);
+        let now = 1_700_000_000_000;
+        let big = crate::log::tests::batch(1, 10_000, now, crate::log::CompressionCodec::None);
+        let e = log
+            .append_as_leader(big, 0, AppendOrigin::Client)
+            .expect_err("too large");
+        assert_eq!(e.code(), 10, "{e:?}");
+        assert_eq!(log.log_end_offset(), 0);
+        // The log exists now: later LeaderAndIsr requests don't re-read the config.
+        assert!(crate::handlers::leader_and_isr::topics_without_local_log(&lm, &req, 7).is_empty());
+        lm.shutdown().expect("shutdown");
+    }
+
+    #[tokio::test]
+    async fn topic_changes_reach_handler() {
+        let server = TestZk::start();
+        let zk = ZkSession::connect(&ZkConfig::new(
+            server.connect_string_with_chroot("/cc"),
+            Duration::from_secs(10),
+        ))
+        .await
+        .expect("connect");
+        zk.create_top_level_paths().await.expect("paths");
+
+        // A change written before the listener starts is handled at start-up.
+        let mut c = BTreeMap::new();
+        c.insert("retention.ms".to_string(), "1000".to_string());
+        admin::change_entity_config(&zk, "topics", "t1", &c)
+            .await
+            .expect("write");
+
+        let mut p = std::collections::HashMap::new();
+        p.insert("zookeeper.connect".to_string(), "unused:1".to_string());
+        let cfg = Arc::new(samsa_common::config::BrokerConfig::from_props(&p).expect("cfg"));
+        let ctx = Arc::new(BrokerContext::new(cfg, Vec::new()));
+        ctx.set_zk(zk.clone());
+
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let (tx, rx) = watch::channel(false);
+        let task = spawn(
+            ctx.clone(),
+            move |t: &str, o: BTreeMap<String, String>| {
+                if let Ok(mut v) = s2.lock() {
+                    v.push((t.to_string(), o));
+                }
+            },
+            rx,
+        );
+        wait_for(&seen, 1).await;
+
+        // A later change arrives through the children watch.
+        c.insert("cleanup.policy".to_string(), "compact".to_string());
+        admin::change_entity_config(&zk, "topics", "t2", &c)
+            .await
+            .expect("write");
+        // Non-topic entities are read but not handed to the topic handler.
+        admin::change_entity_config(&zk, "clients", "app", &BTreeMap::new())
+            .await
+            .expect("write");
+        wait_for(&seen, 2).await;
+        {
+            let v = seen.lock().expect("lock");
+            assert_eq!(v[0].0, "t1");
+            assert_eq!(v[0].1.get("retention.ms").map(String::as_str), Some("1000"));
+            assert_eq!(v[1].0, "t2");
+            assert_eq!(
+                v[1].1.get("cleanup.policy").map(String::as_str),
+                Some("compact")
+            );
+        }
+        let _ = tx.send(true);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("listener stops")
+            .expect("join");
+        assert_eq!(seen.lock().expect("lock").len(), 2);
+    }
+}

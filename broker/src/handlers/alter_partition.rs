@@ -1,0 +1,27 @@
+//! AlterPartition (key 56), v0-v3: a partition leader asks the controller to change the ISR.
+//! Answered by the controller component (`samsa_controller`, spec §3.10); a broker that is
+//! not the active controller answers NOT_CONTROLLER and the leader retries elsewhere.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse, RequestHeader};
+
+use crate::broker::BrokerContext;
+use crate::error::Result;
+
+const NOT_CONTROLLER: i16 = 41;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    header: &RequestHeader,
+    req: AlterPartitionRequest,
+) -> Result<AlterPartitionResponse> {
+    match ctx.controller.get() {
+        Some(c) => Ok(c.alter_partition(req, header.request_api_version).await),
+        None => {
+            let mut r = AlterPartitionResponse::default();
+            r.error_code = NOT_CONTROLLER;
+            Ok(r)
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! ControlledShutdown (key 7), v0-v3: a broker about to stop asks the controller to move
+//! leadership away (spec §3.6). Answered by the controller component; a broker that is not
+//! the active controller answers STALE_CONTROLLER_EPOCH, as Kafka does.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{
+    ControlledShutdownRequest, ControlledShutdownResponse, RequestHeader,
+};
+
+use crate::broker::BrokerContext;
+use crate::error::Result;
+
+const STALE_CONTROLLER_EPOCH: i16 = 11;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    header: &RequestHeader,
+    req: ControlledShutdownRequest,
+) -> Result<ControlledShutdownResponse> {
+    match ctx.controller.get() {
+        Some(c) => Ok(c.controlled_shutdown(req, header.request_api_version).await),
+        None => {
+            let mut r = ControlledShutdownResponse::default();
+            r.error_code = STALE_CONTROLLER_EPOCH;
+            Ok(r)
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! DescribeConfigs (key 32), v0-v4: topic and broker configs with Kafka's sources,
+//! synonyms and types (Kafka `ConfigHelper.describeConfigs`, ZooKeeper mode).
+//!
+//! Topic values = `/config/topics/<t>` overrides layered on the broker's `log.*`
+//! settings. Synonym lists follow Kafka exactly: topic override first, then the
+//! broker synonyms as static (`server.properties`) entries, then Kafka defaults, and
+//! everything before the main broker name is dropped (which is why `retention.ms`
+//! usually shows no synonyms). Samsa has no dynamic broker configs, so sources 2/3
+//! never appear and the default broker resource (`""`) is empty.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader};
+use kafka_protocol::protocol::StrBytes;
+use samsa_common::config::{
+    broker_config_def, BrokerConfig, ConfigType, TopicConfigDef, BROKER_CONFIGS, TOPIC_CONFIGS,
+};
+use samsa_common::zk::admin::validate_topic_name;
+use samsa_common::zk::znodes::config_type;
+use tracing::info;
+
+use crate::broker::BrokerContext;
+use crate::error::Result;
+
+/// `ConfigResource.Type` ids.
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
+
+/// `DescribeConfigsResponse.ConfigSource` ids.
+pub mod source {
+    pub const TOPIC_CONFIG: i8 = 1;
+    pub const STATIC_BROKER_CONFIG: i8 = 4;
+    pub const DEFAULT_CONFIG: i8 = 5;
+    pub const DYNAMIC_BROKER_LOGGER_CONFIG: i8 = 6;
+}
+
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const INVALID_REQUEST: i16 = 42;
+
+/// One described config entry before it is put on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: i8,
+    pub read_only: bool,
+    pub sensitive: bool,
+    pub config_type: i8,
+    /// `(name, value, source)`, highest precedence first.
+    pub synonyms: Vec<(String, Option<String>, i8)>,
+}
+
+/// Kafka's `DynamicBrokerConfig.brokerConfigSynonyms` (listener prefixes aside).
+pub fn broker_config_synonyms(name: &str) -> Vec<&str> {
+    match name {
+        "log.roll.ms" | "log.roll.hours" => vec!["log.roll.ms", "log.roll.hours"],
+        "log.roll.jitter.ms" | "log.roll.jitter.hours" => {
+            vec!["log.roll.jitter.ms", "log.roll.jitter.hours"]
+        }
+        "log.flush.interval.ms" => vec!["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
+        "log.retention.ms" | "log.retention.minutes" | "log.retention.hours" => {
+            vec![
+                "log.retention.ms",
+                "log.retention.minutes",
+                "log.retention.hours",
+            ]
+        }
+        other => vec![other],
+    }
+}
+
+/// Kafka's `ConfigHelper.configSynonyms`: static entries, then defaults, dropping
+/// everything before `name` itself.
+fn config_synonyms(
+    cfg: &BrokerConfig,
+    name: &str,
+    sensitive: bool,
+) -> Vec<(String, Option<String>, i8)> {
+    let names = broker_config_synonyms(name);
+    let mut out = Vec::new();
+    for n in &names {
+        if let Some(v) = cfg.explicit.get(*n).or_else(|| cfg.unknown.get(*n)) {
+            let v = (!sensitive).then(|| v.clone());
+            out.push((n.to_string(), v, source::STATIC_BROKER_CONFIG));
+        }
+    }
+    for n in &names {
+        if let Some(v) = broker_config_def(n).and_then(|d| d.default) {
+            let v = (!sensitive).then(|| v.to_string());
+            out.push((n.to_string(), v, source::DEFAULT_CONFIG));
+        }
+    }
+    match out.iter().position(|(n, _, _)| n == name) {
+        Some(i) => out.split_off(i),
+        None => Vec::new(),
+    }
+}
+
+/// Describe one topic config given the topic's overrides.
+pub fn topic_entry(
+    cfg: &BrokerConfig,
+    def: &TopicConfigDef,
+    overrides: &BTreeMap<String, String>,
+) -> Entry {
+    let value = match overrides.get(def.name) {
+        Some(v) => v.clone(),
+        None => cfg.topic_default(def).0,
+    };
+    let mut synonyms = match def.synonyms.first() {
+        Some(main) => config_synonyms(cfg, main, false),
+        None => Vec::new(),
+    };
+    if overrides.contains_key(def.name) {
+        synonyms.insert(
+            0,
+            (
+                def.name.to_string(),
+                Some(value.clone()),
+                source::TOPIC_CONFIG,
+            ),
+        );
+    }
+    Entry {
+        name: def.name.to_string(),
+        value: Some(value),
+        source: synonyms
+            .first()
+            .map_or(source::DEFAULT_CONFIG, |(_, _, s)| *s),
+        read_only: false,
+        sensitive: false,
+        config_type: def.ty.code(),
+        synonyms,
+    }
+}
+
+/// All topic configs of `topic` (sorted by name).
+pub fn topic_entries(cfg: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<Entry> {
+    let mut v: Vec<Entry> = TOPIC_CONFIGS
+        .iter()
+        .map(|d| topic_entry(cfg, d, overrides))
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+/// All configs of this broker (`perBrokerConfig = true`), sorted by name. Unknown keys from
+/// server.properties are included as Kafka does (type UNKNOWN, hence sensitive).
+pub fn broker_entries(cfg: &BrokerConfig) -> Vec<Entry> {
+    let mut v: Vec<Entry> = BROKER_CONFIGS
+        .iter()
+        .map(|d| {
+            let sensitive = d.sensitive || d.ty == ConfigType::Password;
+            let synonyms = config_synonyms(cfg, d.name, sensitive);
+            Entry {
+                name: d.name.to_string(),
+                value: if sensitive { None } else { cfg.get(d.name) },
+                source: synonyms
+                    .first()
+                    .map_or(source::DEFAULT_CONFIG, |(_, _, s)| *s),
+                read_only: !d.dynamic,
+                sensitive,
+                config_type: d.ty.code(),
+                synonyms,
+            }
+        })
+        .collect();
+    for k in cfg.unknown.keys() {
+        v.push(Entry {
+            name: k.clone(),
+            value: None,
+            source: source::STATIC_BROKER_CONFIG,
+            read_only: true,
+            sensitive: true,
+            config_type: 0,
+            synonyms: vec![(k.clone(), None, source::STATIC_BROKER_CONFIG)],
+        });
+    }
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+/// Only fields that exist at `version` are set (kafka-protocol refuses to encode others).
+fn to_wire(e: Entry, include_synonyms: bool, version: i16) -> DescribeConfigsResourceResult {
+    let mut r = DescribeConfigsResourceResult::default();
+    r.name = StrBytes::from_string(e.name);
+    r.value = e.value.map(StrBytes::from_string);
+    r.read_only = e.read_only;
+    if version == 0 {
+        r.is_default = e.source == source::DEFAULT_CONFIG;
+    } else {
+        r.config_source = e.source;
+    }
+    r.is_sensitive = e.sensitive;
+    if version >= 3 {
+        r.config_type = e.config_type;
+    }
+    r.documentation = None;
+    if include_synonyms {
+        r.synonyms = e
+            .synonyms
+            .into_iter()
+            .map(|(n, v, s)| {
+                let mut syn = DescribeConfigsSynonym::default();
+                syn.name = StrBytes::from_string(n);
+                syn.value = v.map(StrBytes::from_string);
+                syn.source = s;
+                syn
+            })
+            .collect();
+    }
+    r
+}
+
+fn error_result(code: i16, message: Option<String>) -> DescribeConfigsResult {
+    let mut r = DescribeConfigsResult::default();
+    r.error_code = code;
+    r.error_message = message.map(StrBytes::from_string);
+    r
+}
+
+/// Filter by requested keys (none / empty = all).
+fn filter(entries: Vec<Entry>, keys: &Option<Vec<StrBytes>>) -> Vec<Entry> {
+    match keys {
+        Some(k) if !k.is_empty() => entries
+            .into_iter()
+            .filter(|e| k.iter().any(|n| n.as_str() == e.name))
+            .collect(),
+        _ => entries,
+    }
+}
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    header: &RequestHeader,
+    req: DescribeConfigsRequest,
+) -> Result<DescribeConfigsResponse> {
+    let version = header.request_api_version;
+    let include_synonyms = version >= 1 && req.include_synonyms;
+    let cfg = &ctx.config;
+    let mut resp = DescribeConfigsResponse::default();
+    for res in req.resources {
+        let name = res.resource_name.as_str().to_string();
+        let mut out = match res.resource_type {
+            RESOURCE_TOPIC => {
+                describe_topic(
+                    ctx,
+                    &name,
+                    &res.configuration_keys,
+                    include_synonyms,
+                    version,
+                )
+                .await
+            }
+            RESOURCE_BROKER => {
+                if name.is_empty() {
+                    // Dynamic default broker configs: Samsa has none.
+                    DescribeConfigsResult::default()
+                } else {
+                    match name.parse::<i32>() {
+                        Err(_) => error_result(
+                            INVALID_REQUEST,
+                            Some(format!("Broker id must be an integer, but it is: {name}")),
+                        ),
+                        Ok(id) if id != ctx.broker_id => error_result(
+                            INVALID_REQUEST,
+                            Some(format!(
+                                "Unexpected broker id, expected {} or empty string, but received {name}",
+                                ctx.broker_id
+                            )),
+                        ),
+                        Ok(_) => {
+                            let mut r = DescribeConfigsResult::default();
+                            r.configs = filter(broker_entries(cfg), &res.configuration_keys)
+                                .into_iter()
+                                .map(|e| to_wire(e, include_synonyms, version))
+                                .collect();
+                            r
+                        }
+                    }
+                }
+            }
+            RESOURCE_BROKER_LOGGER => {
+                if name.is_empty() {
+                    error_result(INVALID_REQUEST, Some("Broker id must not be empty".into()))
+                } else if name.parse::<i32>().ok() != Some(ctx.broker_id) {
+                    error_result(
+                        INVALID_REQUEST,
+                        Some(format!(
+                            "Unexpected broker id, expected {} but received {name}",
+                            ctx.broker_id
+                        )),
+                    )
+                } else {
+                    // Samsa logs through `tracing`; report the root logger's level.
+                    let mut r = DescribeConfigsResult::default();
+                    let e = Entry {
+                        name: "root".into(),
+                        value: Some(root_log_level()),
+                        source: source::DYNAMIC_BROKER_LOGGER_CONFIG,
+                        read_only: false,
+                        sensitive: false,
+                        config_type: 0,
+                        synonyms: Vec::new(),
+                    };
+                    r.configs = filter(vec![e], &res.configuration_keys)
+                        .into_iter()
+                        .map(|e| to_wire(e, include_synonyms, version))
+                        .collect();
+                    r
+                }
+            }
+            other => error_result(
+                INVALID_REQUEST,
+                Some(format!("Unsupported resource type: {other}")),
+            ),
+        };
+        out.resource_type = res.resource_type;
+        out.resource_name = res.resource_name;
+        resp.results.push(out);
+    }
+    Ok(resp)
+}
+
+async fn describe_topic(
+    ctx: &Arc<BrokerContext>,
+    topic: &str,
+    keys: &Option<Vec<StrBytes>>,
+    include_synonyms: bool,
+    version: i16,
+) -> DescribeConfigsResult {
+    if let Err(e) = validate_topic_name(topic) {
+        return error_result(17, Some(api_message(&e)));
+    }
+    if !ctx.metadata_cache.snapshot().contains_topic(topic) {
+        return error_result(UNKNOWN_TOPIC_OR_PARTITION, None);
+    }
+    let Some(zk) = ctx.zk() else {
+        return error_result(
+            UNKNOWN_SERVER_ERROR,
+            Some("not connected to ZooKeeper".into()),
+        );
+    };
+    let overrides = match zk.get_entity_config(config_type::TOPIC, topic).await {
+        Ok(o) => o,
+        Err(e) => {
+            info!(topic, error = %e, "describe configs: reading topic config failed");
+            return error_result(UNKNOWN_SERVER_ERROR, Some(e.to_string()));
+        }
+    };
+    let mut r = DescribeConfigsResult::default();
+    r.configs = filter(topic_entries(&ctx.config, &overrides), keys)
+        .into_iter()
+        .map(|e| to_wire(e, include_synonyms, version))
+        .collect();
+    r
+}
+
+const UNKNOWN_SERVER_ERROR: i16 = -1;
+
+/// The message of a common-crate error as Kafka would put it in a response.
+pub fn api_message(e: &samsa_common::error::Error) -> String {
+    match e {
+        samsa_common::error::Error::Api { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn root_log_level() -> String {
+    tracing::level_filters::LevelFilter::current()
+        .to_string()
+        .to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(extra: &[(&str, &str)]) -> BrokerConfig {
+        let mut p: HashMap<String, String> = HashMap::new();
+        p.insert("zookeeper.connect".into(), "z:1".into());
+        p.insert("broker.id".into(), "1".into());
+        for (k, v) in extra {
+            p.insert(k.to_string(), v.to_string());
+        }
+        BrokerConfig::from_props(&p).expect("config")
+    }
+
+    fn find<'a>(v: &'a [Entry], n: &str) -> &'a Entry {
+        v.iter().find(|e| e.name == n).expect(n)
+    }
+
+    #[test]
+    fn topic_defaults_sources_and_synonyms() {
+        let c = cfg(&[("log.retention.hours", "1")]);
+        let mut o = BTreeMap::new();
+        o.insert("cleanup.policy".to_string(), "compact".to_string());
+        let e = topic_entries(&c, &o);
+        assert_eq!(e.len(), TOPIC_CONFIGS.len());
+
+        // retention.ms: derived from log.retention.hours, but Kafka drops the synonyms
+        // (none named log.retention.ms) and reports DEFAULT_CONFIG.
+        let r = find(&e, "retention.ms");
+        assert_eq!(r.value.as_deref(), Some("3600000"));
+        assert_eq!(r.source, source::DEFAULT_CONFIG);
+        assert!(r.synonyms.is_empty());
+        assert_eq!(r.config_type, 5);
+
+        // cleanup.policy overridden: TOPIC_CONFIG first, then the broker default.
+        let cp = find(&e, "cleanup.policy");
+        assert_eq!(cp.value.as_deref(), Some("compact"));
+        assert_eq!(cp.source, source::TOPIC_CONFIG);
+        assert_eq!(
+            cp.synonyms,
+            vec![
+                (
+                    "cleanup.policy".into(),
+                    Some("compact".into()),
+                    source::TOPIC_CONFIG
+                ),
+                (
+                    "log.cleanup.policy".into(),
+                    Some("delete".into()),
+                    source::DEFAULT_CONFIG
+                ),
+            ]
+        );
+        assert_eq!(cp.config_type, 7);
+
+        // max.message.bytes comes from message.max.bytes' default.
+        let m = find(&e, "max.message.bytes");
+        assert_eq!(m.value.as_deref(), Some("1048588"));
+        assert_eq!(m.source, source::DEFAULT_CONFIG);
+        assert_eq!(m.synonyms.len(), 1);
+
+        // No broker synonym at all.
+        let t = find(&e, "leader.replication.throttled.replicas");
+        assert_eq!(t.value.as_deref(), Some(""));
+        assert!(t.synonyms.is_empty());
+    }
+
+    #[test]
+    fn topic_static_broker_synonym() {
+        let c = cfg(&[
+            ("log.segment.bytes", "1048576"),
+            ("log.retention.ms", "5000"),
+        ]);
+        let e = topic_entries(&c, &BTreeMap::new());
+        let s = find(&e, "segment.bytes");
+        assert_eq!(s.value.as_deref(), Some("1048576"));
+        assert_eq!(s.source, source::STATIC_BROKER_CONFIG);
+        assert_eq!(
+            s.synonyms,
+            vec![
+                (
+                    "log.segment.bytes".into(),
+                    Some("1048576".into()),
+                    source::STATIC_BROKER_CONFIG
+                ),
+                (
+                    "log.segment.bytes".into(),
+                    Some("1073741824".into()),
+                    source::DEFAULT_CONFIG
+                ),
+            ]
+        );
+        let r = find(&e, "retention.ms");
+        assert_eq!(r.source, source::STATIC_BROKER_CONFIG);
+        assert_eq!(r.value.as_deref(), Some("5000"));
+        // ms (static), hours (default).
+        assert_eq!(r.synonyms.len(), 2);
+        assert_eq!(r.synonyms[1].0, "log.retention.hours");
+    }
+
+    #[test]
+    fn broker_entries_read_only_and_unknown() {
+        let c = cfg(&[("some.unknown", "secret")]);
+        let e = broker_entries(&c);
+        let id = find(&e, "broker.id");
+        assert_eq!(id.value.as_deref(), Some("1"));
+        assert_eq!(id.source, source::STATIC_BROKER_CONFIG);
+        assert!(id.read_only);
+        let seg = find(&e, "log.segment.bytes");
+        assert!(!seg.read_only);
+        assert_eq!(seg.source, source::DEFAULT_CONFIG);
+        let rms = find(&e, "log.retention.ms");
+        assert_eq!(rms.value, None);
+        assert!(rms.synonyms.is_empty());
+        let rh = find(&e, "log.retention.hours");
+        assert_eq!(
+            rh.synonyms,
+            vec![("log.retention.hours".into(), Some("168".into()), 5)]
+        );
+        let u = find(&e, "some.unknown");
+        assert!(u.sensitive);
+        assert_eq!(u.value, None);
+        assert!(e.windows(2).all(|w| w[0].name < w[1].name));
+    }
+}

@@ -1,0 +1,253 @@
+//! IncrementalAlterConfigs (key 44), v0-v1: SET / DELETE / APPEND / SUBTRACT on a
+//! resource's configs (Kafka `ConfigAdminManager.preprocess` +
+//! `ZkAdminManager.incrementalAlterConfigs`, ZooKeeper mode).
+//!
+//! For topics the current overrides are read from `/config/topics/<t>`, the operations
+//! applied in order, and the result validated and written back as a whole (plus a
+//! change notification) — see [`crate::handlers::alter_configs::alter_topic`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
+};
+use kafka_protocol::protocol::StrBytes;
+use samsa_common::config::{topic_config_def, ConfigType};
+use samsa_common::zk::znodes::config_type;
+
+use crate::broker::BrokerContext;
+use crate::error::Result;
+use crate::handlers::alter_configs::{
+    alter_broker, alter_topic, duplicate_resources, Outcome, INVALID_CONFIG, INVALID_REQUEST,
+    UNKNOWN_SERVER_ERROR,
+};
+use crate::handlers::describe_configs::{
+    api_message, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
+};
+
+/// `AlterConfigOp.OpType` ids.
+pub const OP_SET: i8 = 0;
+pub const OP_DELETE: i8 = 1;
+pub const OP_APPEND: i8 = 2;
+pub const OP_SUBTRACT: i8 = 3;
+
+/// Kafka's `prepareIncrementalConfigs` for topic configs: apply `ops` to `props` in order.
+pub fn apply_topic_ops(
+    ops: &[AlterableConfig],
+    props: &mut BTreeMap<String, String>,
+) -> std::result::Result<(), Outcome> {
+    for op in ops {
+        let name = op.name.as_str();
+        let value = op.value.as_ref().map(|v| v.as_str()).unwrap_or("");
+        match op.config_operation {
+            OP_SET => {
+                props.insert(name.to_string(), value.to_string());
+            }
+            OP_DELETE => {
+                props.remove(name);
+            }
+            OP_APPEND | OP_SUBTRACT => {
+                let verb = if op.config_operation == OP_APPEND {
+                    "append"
+                } else {
+                    "subtract"
+                };
+                let def = topic_config_def(name).ok_or_else(|| {
+                    (INVALID_CONFIG, Some(format!("Unknown config name: {name}")))
+                })?;
+                if def.ty != ConfigType::List {
+                    return Err((
+                        INVALID_CONFIG,
+                        Some(format!(
+                            "Config value {verb} is not allowed for config key: {name}"
+                        )),
+                    ));
+                }
+                let old = props
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| def.default.to_string());
+                let mut list: Vec<String> = old
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                let given: Vec<&str> = value.split(',').collect();
+                if op.config_operation == OP_APPEND {
+                    for v in given {
+                        if !list.iter().any(|x| x == v) {
+                            list.push(v.to_string());
+                        }
+                    }
+                } else {
+                    list.retain(|x| !given.contains(&x.as_str()));
+                }
+                props.insert(name.to_string(), list.join(","));
+            }
+            other => {
+                return Err((
+                    INVALID_REQUEST,
+                    Some(format!("Unknown operations type {other}")),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn alter_one_topic(
+    ctx: &Arc<BrokerContext>,
+    topic: &str,
+    ops: &[AlterableConfig],
+    validate_only: bool,
+) -> Outcome {
+    if topic.is_empty() {
+        return (
+            INVALID_REQUEST,
+            Some("Default topic resources are not allowed.".into()),
+        );
+    }
+    let Some(zk) = ctx.zk() else {
+        return (
+            UNKNOWN_SERVER_ERROR,
+            Some("not connected to ZooKeeper".into()),
+        );
+    };
+    let mut props = match zk.get_entity_config(config_type::TOPIC, topic).await {
+        Ok(p) => p,
+        Err(e) => return (UNKNOWN_SERVER_ERROR, Some(api_message(&e))),
+    };
+    if let Err(o) = apply_topic_ops(ops, &mut props) {
+        return o;
+    }
+    alter_topic(ctx, topic, &props, validate_only).await
+}
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    _header: &RequestHeader,
+    req: IncrementalAlterConfigsRequest,
+) -> Result<IncrementalAlterConfigsResponse> {
+    let dups = duplicate_resources(
+        req.resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str())),
+    );
+    let mut resp = IncrementalAlterConfigsResponse::default();
+    for res in &req.resources {
+        let name = res.resource_name.as_str();
+        let keys: Vec<String> = res.configs.iter().map(|c| c.name.to_string()).collect();
+        let nulls: Vec<&str> = res
+            .configs
+            .iter()
+            .filter(|c| c.config_operation != OP_DELETE && c.value.is_none())
+            .map(|c| c.name.as_str())
+            .collect();
+        let outcome = if dups.contains(&(res.resource_type, name.to_string())) {
+            (
+                INVALID_REQUEST,
+                Some("Each resource must appear at most once.".into()),
+            )
+        } else if keys.iter().collect::<HashSet<_>>().len() != keys.len() {
+            (
+                INVALID_REQUEST,
+                Some("Error due to duplicate config keys".into()),
+            )
+        } else if !nulls.is_empty() {
+            (
+                INVALID_REQUEST,
+                Some(format!(
+                    "Null value not supported for : {}",
+                    nulls.join(", ")
+                )),
+            )
+        } else {
+            match res.resource_type {
+                RESOURCE_TOPIC => alter_one_topic(ctx, name, &res.configs, req.validate_only).await,
+                RESOURCE_BROKER => alter_broker(ctx, name, &keys),
+                RESOURCE_BROKER_LOGGER => (
+                    INVALID_REQUEST,
+                    Some(
+                        "Changing broker log levels at runtime is not supported by this broker"
+                            .into(),
+                    ),
+                ),
+                other => (
+                    INVALID_REQUEST,
+                    Some(format!("Unknown resource type {other}")),
+                ),
+            }
+        };
+        let mut r = AlterConfigsResourceResponse::default();
+        r.error_code = outcome.0;
+        r.error_message = outcome.1.map(StrBytes::from_string);
+        r.resource_type = res.resource_type;
+        r.resource_name = res.resource_name.clone();
+        resp.responses.push(r);
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(name: &str, op: i8, value: Option<&str>) -> AlterableConfig {
+        let mut c = AlterableConfig::default();
+        c.name = StrBytes::from_string(name.to_string());
+        c.config_operation = op;
+        c.value = value.map(|v| StrBytes::from_string(v.to_string()));
+        c
+    }
+
+    #[test]
+    fn set_delete_append_subtract() {
+        let mut p = BTreeMap::new();
+        p.insert("retention.ms".to_string(), "1".to_string());
+        apply_topic_ops(
+            &[
+                op("segment.bytes", OP_SET, Some("1048576")),
+                op("retention.ms", OP_DELETE, None),
+                op("cleanup.policy", OP_APPEND, Some("compact")),
+                op(
+                    "leader.replication.throttled.replicas",
+                    OP_APPEND,
+                    Some("0:1,1:2"),
+                ),
+            ],
+            &mut p,
+        )
+        .expect("ops");
+        assert_eq!(p.get("segment.bytes").map(String::as_str), Some("1048576"));
+        assert!(!p.contains_key("retention.ms"));
+        assert_eq!(
+            p.get("cleanup.policy").map(String::as_str),
+            Some("delete,compact")
+        );
+        assert_eq!(
+            p.get("leader.replication.throttled.replicas")
+                .map(String::as_str),
+            Some("0:1,1:2")
+        );
+        apply_topic_ops(&[op("cleanup.policy", OP_SUBTRACT, Some("delete"))], &mut p)
+            .expect("subtract");
+        assert_eq!(p.get("cleanup.policy").map(String::as_str), Some("compact"));
+    }
+
+    #[test]
+    fn append_to_non_list_is_invalid_config() {
+        let mut p = BTreeMap::new();
+        let e = apply_topic_ops(&[op("retention.ms", OP_APPEND, Some("1"))], &mut p)
+            .expect_err("not a list");
+        assert_eq!(e.0, INVALID_CONFIG);
+        assert_eq!(
+            e.1.as_deref(),
+            Some("Config value append is not allowed for config key: retention.ms")
+        );
+        let e = apply_topic_ops(&[op("x", 9, Some("1"))], &mut p).expect_err("bad op");
+        assert_eq!(e.0, INVALID_REQUEST);
+    }
+}

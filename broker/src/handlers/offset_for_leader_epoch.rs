@@ -1,0 +1,64 @@
+//! OffsetForLeaderEpoch (API 23, v0-v4): end offset of a leader epoch, used by
+//! followers to truncate and by consumers to validate positions after a leader change.
+
+// kafka-protocol messages are non_exhaustive: built from Default, then filled in.
+#![allow(clippy::field_reassign_with_default)]
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, RequestHeader,
+};
+use samsa_common::types::TopicPartition;
+
+use crate::broker::BrokerContext;
+use crate::error::Result;
+use crate::replica::offsets::DEBUG_FOLLOWER_ID;
+use crate::replica::partition::codes;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    header: &RequestHeader,
+    req: OffsetForLeaderEpochRequest,
+) -> Result<OffsetForLeaderEpochResponse> {
+    let version = header.request_api_version;
+    let rm = ctx.replicas()?;
+    let meta = ctx.metadata_cache.snapshot();
+    // v0-2 came only from followers; v3+ carries ReplicaId (-1 consumer, -2 debug).
+    let replica_id = if version >= 3 { req.replica_id.0 } else { 0 };
+    let leader_only = replica_id != DEBUG_FOLLOWER_ID;
+    let mut resp = OffsetForLeaderEpochResponse::default();
+    for t in &req.topics {
+        let mut tr = OffsetForLeaderTopicResult::default();
+        tr.topic = t.topic.clone();
+        for p in &t.partitions {
+            let tp = TopicPartition::new(t.topic.to_string(), p.partition);
+            let mut e = EpochEndOffset::default();
+            e.partition = p.partition;
+            let (code, epoch, end) = if rm.partition(&tp).is_none() {
+                let code = if meta.contains_topic(&tp.topic) {
+                    codes::NOT_LEADER_OR_FOLLOWER
+                } else {
+                    codes::UNKNOWN_TOPIC_OR_PARTITION
+                };
+                (code, -1, -1)
+            } else {
+                let current = if version >= 2 {
+                    p.current_leader_epoch
+                } else {
+                    -1
+                };
+                rm.last_offset_for_leader_epoch(&tp, current, p.leader_epoch, leader_only)
+            };
+            e.error_code = code;
+            e.leader_epoch = epoch;
+            e.end_offset = end;
+            tr.partitions.push(e);
+        }
+        resp.topics.push(tr);
+    }
+    Ok(resp)
+}

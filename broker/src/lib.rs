@@ -1,0 +1,16 @@
+//! The Samsa broker: network, one handler per Kafka API, log storage, replication.
+
+pub mod broker;
+pub mod config_change;
+pub mod connection;
+pub mod coordinator;
+pub mod dispatch;
+pub mod error;
+pub mod handlers;
+pub mod log;
+pub mod metadata_cache;
+pub mod producer_id;
+pub mod replica;
+pub mod sendfile;
+pub mod server;
+pub mod zk_broker;

@@ -1,0 +1,116 @@
+//! `samsa-broker PATH/server.properties [--override key=value]...`
+//!
+//! Same command line as `kafka-server-start.sh`. Logs go to stdout (level from
+//! `RUST_LOG`, default `info`). A configuration error exits with status 1 and a
+//! message naming the key; a clean SIGTERM/SIGINT shutdown exits 0.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use samsa_common::config::BrokerConfig;
+use samsa_common::properties::parse_override;
+
+const USAGE: &str = "USAGE: samsa-broker server.properties [--override property=value]*";
+
+/// Parses Kafka's argument syntax: the properties file, then `--override k=v` pairs.
+fn parse_args(args: &[String]) -> Result<(PathBuf, Vec<(String, String)>), String> {
+    let mut it = args.iter();
+    let path = match it.next() {
+        Some(p) if !p.starts_with("--") => PathBuf::from(p),
+        _ => return Err(USAGE.to_string()),
+    };
+    let mut overrides = Vec::new();
+    while let Some(a) = it.next() {
+        let kv = if a == "--override" {
+            it.next()
+                .ok_or_else(|| format!("--override needs key=value\n{USAGE}"))?
+        } else if let Some(kv) = a.strip_prefix("--override=") {
+            kv
+        } else {
+            return Err(format!("unexpected argument {a:?}\n{USAGE}"));
+        };
+        overrides.push(parse_override(kv).map_err(|e| e.to_string())?);
+    }
+    Ok((path, overrides))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stdout)
+        .with_ansi(false)
+        .init();
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (path, overrides) = match parse_args(&args) {
+        Ok(v) => v,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(1);
+        }
+    };
+    let config = match BrokerConfig::load(&path, &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("Exiting Kafka due to fatal exception: {e}");
+            eprintln!("samsa-broker: configuration error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("samsa-broker: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(samsa_broker::broker::run_until_signal(config)) {
+        // Everything is flushed, checkpointed and deregistered at this point. Exit
+        // without tearing the runtime down: dropping it would cancel ZooKeeper client
+        // tasks mid-await, and zookeeper-client 0.11 panics on a cancelled watch.
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            tracing::error!("Exiting Kafka due to fatal exception during startup: {e:#}");
+            eprintln!("samsa-broker: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn kafka_argument_syntax() {
+        let (p, o) = parse_args(&s(&[
+            "config/server.properties",
+            "--override",
+            "broker.id=3",
+            "--override",
+            "log.dirs=/tmp/a,/tmp/b",
+        ]))
+        .expect("valid args");
+        assert_eq!(p, PathBuf::from("config/server.properties"));
+        assert_eq!(
+            o,
+            vec![
+                ("broker.id".to_string(), "3".to_string()),
+                ("log.dirs".to_string(), "/tmp/a,/tmp/b".to_string())
+            ]
+        );
+        assert!(parse_args(&s(&[])).is_err());
+        assert!(parse_args(&s(&["x", "--override"])).is_err());
+        assert!(parse_args(&s(&["x", "--bogus"])).is_err());
+    }
+}

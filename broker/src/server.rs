@@ -1,0 +1,147 @@
+//! Listeners: one accept loop per configured listener, a connection cap, and a
+//! graceful drain on shutdown (stop accepting, let each connection finish the
+//! request it is processing, then close).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use samsa_common::config::Endpoint;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::connection::{self, ConnInfo, ConnLimits, RequestHandler};
+
+/// A bound listener socket with its listener name.
+#[derive(Debug)]
+pub struct BoundListener {
+    pub name: Arc<str>,
+    pub listener: TcpListener,
+}
+
+impl BoundListener {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// Binds every endpoint of `listeners` (an empty host means all interfaces, like
+/// Kafka). Port 0 binds an ephemeral port; read it back with `local_addr`.
+pub async fn bind(listeners: &[Endpoint]) -> io::Result<Vec<BoundListener>> {
+    let mut out = Vec::with_capacity(listeners.len());
+    for ep in listeners {
+        let host = if ep.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            ep.host.as_str()
+        };
+        let listener = TcpListener::bind((host, ep.port)).await.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("binding listener {} ({host}:{}): {e}", ep.name, ep.port),
+            )
+        })?;
+        out.push(BoundListener {
+            name: Arc::from(ep.name.as_str()),
+            listener,
+        });
+    }
+    Ok(out)
+}
+
+/// Server-wide limits.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    pub conn: ConnLimits,
+    /// `max.connections`: connections beyond this wait in the accept backlog.
+    pub max_connections: usize,
+    /// How long a drain waits for connections to finish before dropping them.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            conn: ConnLimits::default(),
+            max_connections: i32::MAX as usize,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves `listeners` until `shutdown` becomes true, then drains connections.
+pub async fn run<H: RequestHandler>(
+    listeners: Vec<BoundListener>,
+    handler: Arc<H>,
+    limits: ServerLimits,
+    shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(
+        limits.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
+    let mut accept_loops = JoinSet::new();
+    for l in listeners {
+        let handler = handler.clone();
+        let permits = permits.clone();
+        let shutdown = shutdown.clone();
+        accept_loops.spawn(accept_loop(l, handler, limits, permits, shutdown));
+    }
+    while accept_loops.join_next().await.is_some() {}
+}
+
+async fn accept_loop<H: RequestHandler>(
+    l: BoundListener,
+    handler: Arc<H>,
+    limits: ServerLimits,
+    permits: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let local = l.local_addr().ok();
+    info!(listener = %l.name, addr = ?local, "accepting connections");
+    let mut conns = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = shutdown.wait_for(|v| *v) => break,
+        };
+        let accepted = tokio::select! {
+            a = l.listener.accept() => a,
+            _ = shutdown.wait_for(|v| *v) => break,
+            // Reap finished connections so the set does not grow without bound.
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let info = ConnInfo {
+                    listener: l.name.clone(),
+                    peer,
+                    local: stream.local_addr().unwrap_or(peer),
+                };
+                let handler = handler.clone();
+                let shutdown = shutdown.clone();
+                conns.spawn(async move {
+                    connection::serve(stream, info, handler, limits.conn, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                warn!(listener = %l.name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    drop(l);
+    // Drain: every connection saw the shutdown flag; give them time to finish.
+    let drained = tokio::time::timeout(limits.drain_timeout, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!("connections still open after drain timeout; closing them");
+        conns.abort_all();
+    }
+}

@@ -1,0 +1,19 @@
+//! End-to-end suite: one test binary (one shared ZooKeeper), tests run in parallel threads, each with its
+//! own ZooKeeper chroot, ports and directories. See integration-tests/README.md.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod bad_input;
+mod cluster;
+mod cluster_faults;
+mod common;
+mod durability;
+mod group_coordinator;
+mod groups;
+mod groups_replication;
+mod harness_smoke;
+mod java_admin;
+mod kcat;
+mod other_clients;
+mod rdkafka_client;
+mod zk_conformance;
