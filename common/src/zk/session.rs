@@ -909,7 +909,7 @@ mod tests {
 
         // Forced expiry: ephemeral disappears, session reports Expired, a fresh one works.
         zkd.expire_session(&s).await;
-        tokio::time::timeout(Duration::from_secs(20), s.expired())
+        tokio::time::timeout(Duration::from_secs(30), s.expired())
             .await
             .expect("expired");
         assert!(s.is_terminated());

@@ -106,27 +106,42 @@ impl TestZk {
 
     /// Force the expiry of `session`: attach a second client to the same session and close it,
     /// which ends the session on the server; the original client then sees `Expired`.
+    ///
+    /// The close is sent in the background when the attached client is dropped, and it races
+    /// the original client reconnecting (which takes the session back and can make the close
+    /// go nowhere). So this repeats attach-and-close until an attach is refused with
+    /// `SessionExpired`: only then is the session known to be gone on the server.
     pub async fn expire_session(&self, session: &ZkSession) {
-        // zookeeper-client gives a re-attaching client a short connect deadline, so an
-        // attempt can lose the race against a slow TCP connect on a loaded machine (the
-        // error is then `Timeout`): retry, each attempt bounded, until an overall deadline.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let per_attempt = session.config().session_timeout.max(Duration::from_secs(5));
+        self.expire_session_info(session.session_info(), session.config().session_timeout)
+            .await
+    }
+
+    /// [`TestZk::expire_session`] for a raw `zookeeper-client` session.
+    pub async fn expire_session_info(
+        &self,
+        info: zookeeper_client::SessionInfo,
+        session_timeout: Duration,
+    ) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        let per_attempt = session_timeout.max(Duration::from_secs(5));
         let mut last = String::from("no attempt");
         while tokio::time::Instant::now() < deadline {
             let attempt = tokio::time::timeout(
                 per_attempt,
                 zookeeper_client::Client::connector()
-                    .with_session(session.session_info())
-                    .with_session_timeout(session.config().session_timeout)
+                    .with_session(info.clone())
+                    .with_session_timeout(session_timeout)
                     .with_connection_timeout(per_attempt)
                     .connect(&self.connect_string()),
             )
             .await;
             match attempt {
+                // Attached: dropping it sends CloseSession; check again on the next round.
                 Ok(Ok(other)) => {
                     drop(other);
-                    return;
+                    last = "session still alive after close".into();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
                 }
                 Ok(Err(zookeeper_client::Error::SessionExpired)) => return,
                 Ok(Err(e)) => last = e.to_string(),
@@ -134,10 +149,7 @@ impl TestZk {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!(
-            "could not attach to session {:#x}: {last}",
-            session.session_id()
-        );
+        panic!("could not expire session {}: {last}", info.id());
     }
 }
 
