@@ -161,9 +161,22 @@ impl SyncResult {
 enum Parked {
     /// Waits for the join phase to complete.
     Waiter(oneshot::Receiver<JoinResult>),
-    /// A static member's rejoin: answered (ok, or the failure template) once the group record
-    /// is written.
-    Store(AppendWait, Box<(JoinResult, JoinResult)>),
+    /// A static member's rejoin: answered once the group record is written; a failed write
+    /// undoes the member-id swap.
+    Store(AppendWait, Box<(JoinResult, StaticSwap)>),
+}
+
+/// What a static member's rejoin in a Stable group changed, to undo it if the group record
+/// cannot be written (Kafka's `updateStaticMemberAndRebalance` failure path).
+struct StaticSwap {
+    group_id: String,
+    instance_id: String,
+    old_id: String,
+    new_id: String,
+    old_session_timeout_ms: i32,
+    old_rebalance_timeout_ms: i32,
+    /// The leader before the swap: the failed answer names it.
+    old_leader: String,
 }
 
 impl From<oneshot::Receiver<JoinResult>> for Parked {
@@ -824,17 +837,67 @@ impl GroupCoordinator {
             Err(Parked::Waiter(rx)) => rx
                 .await
                 .unwrap_or_else(|_| JoinResult::error(UNKNOWN_MEMBER_ID, &member_hint)),
-            Err(Parked::Store(wait, results)) => {
-                let (ok, mut failed) = *results;
+            Err(Parked::Store(wait, parked)) => {
+                let (ok, swap) = *parked;
                 let code = wait.await;
                 if code == NONE {
                     ok
                 } else {
-                    // The swap stays: the member's rejoin (unknown id) swaps it again.
-                    failed.error = store_group_error(code);
-                    failed
+                    self.revert_static_swap(swap, store_group_error(code))
                 }
             }
+        }
+    }
+
+    /// The group record naming a static member's new id was not written: give the member its
+    /// old id back (timeouts too; Kafka keeps the new protocols, as it reads them after the
+    /// update), re-arm the old id's session, and answer with `error` and no member id.
+    fn revert_static_swap(self: &Arc<Self>, s: StaticSwap, error: i16) -> JoinResult {
+        tracing::warn!(
+            group = s.group_id,
+            instance = s.instance_id,
+            error,
+            "failed to persist a static member's new id; reverting it"
+        );
+        let mut gs = self.lock();
+        let Some(g) = gs.get_mut(&s.group_id) else {
+            // Unloaded meanwhile: nothing left to revert.
+            return JoinResult {
+                leader: s.old_leader,
+                ..JoinResult::error(error, "")
+            };
+        };
+        let still_swapped =
+            g.static_members.get(&s.instance_id).map(String::as_str) == Some(s.new_id.as_str());
+        if still_swapped {
+            if let Some(mut m) = g.members.remove(&s.new_id) {
+                m.session_timeout_ms = s.old_session_timeout_ms;
+                m.rebalance_timeout_ms = s.old_rebalance_timeout_ms;
+                m.join_waiter = None;
+                if let Some(w) = m.sync_waiter.take() {
+                    let _ = w.send(SyncResult::error(FENCED_INSTANCE_ID));
+                }
+                let session = m.session_timeout_ms;
+                g.members.insert(s.old_id.clone(), m);
+                g.static_members
+                    .insert(s.instance_id.clone(), s.old_id.clone());
+                if g.leader.as_deref() == Some(s.new_id.as_str()) {
+                    g.leader = Some(s.old_id.clone());
+                }
+                if g.pending_sync.remove(&s.new_id) {
+                    g.pending_sync.insert(s.old_id.clone());
+                }
+                self.arm_heartbeat_locked(g, &s.group_id, &s.old_id, i64::from(session));
+            }
+        }
+        JoinResult {
+            error,
+            generation: g.generation,
+            protocol_type: g.protocol_type.clone(),
+            protocol_name: g.protocol.clone(),
+            leader: s.old_leader,
+            member_id: String::new(),
+            ..JoinResult::default()
         }
     }
 
@@ -878,11 +941,13 @@ impl GroupCoordinator {
                         if let Some(w) = m.sync_waiter.take() {
                             let _ = w.send(SyncResult::error(FENCED_INSTANCE_ID));
                         }
+                        let old_session_timeout_ms = m.session_timeout_ms;
+                        let old_rebalance_timeout_ms = m.rebalance_timeout_ms;
                         m.session_timeout_ms = a.session_timeout_ms;
                         m.rebalance_timeout_ms = a.rebalance_timeout_ms;
                         m.protocols = a.protocols.clone();
                         g.members.insert(new_id.clone(), m);
-                        g.static_members.insert(iid, new_id.clone());
+                        g.static_members.insert(iid.clone(), new_id.clone());
                         let old_leader = g.leader.clone().unwrap_or_default();
                         if g.leader.as_deref() == Some(old.as_str()) {
                             g.leader = Some(new_id.clone());
@@ -900,12 +965,14 @@ impl GroupCoordinator {
                                 vec![(records::group_key(&gid), Some(value))],
                                 self.config.required_acks,
                             );
-                            let failed = JoinResult {
-                                generation: g.generation,
-                                protocol_type: g.protocol_type.clone(),
-                                protocol_name: g.protocol.clone(),
-                                leader: old_leader.clone(),
-                                ..JoinResult::default()
+                            let swap = StaticSwap {
+                                group_id: gid.clone(),
+                                instance_id: iid,
+                                old_id: old,
+                                new_id: new_id.clone(),
+                                old_session_timeout_ms,
+                                old_rebalance_timeout_ms,
+                                old_leader: old_leader.clone(),
                             };
                             let mut r = g.join_result_for(&new_id);
                             if a.supports_skip_assignment {
@@ -919,7 +986,7 @@ impl GroupCoordinator {
                             }
                             drop(gs);
                             self.arm_heartbeat(&gid, &new_id);
-                            return Err(Parked::Store(wait, Box::new((r, failed))));
+                            return Err(Parked::Store(wait, Box::new((r, swap))));
                         }
                         let (tx, rx) = oneshot::channel();
                         if let Some(m) = g.members.get_mut(&new_id) {

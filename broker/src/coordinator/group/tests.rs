@@ -898,6 +898,68 @@ async fn static_rejoin_answers_after_the_group_record_is_written() {
     assert_eq!(&s.assignment[..], b"S");
 }
 
+/// Kafka's `updateStaticMemberAndRebalance`: when the group record with the new member id fails,
+/// the old id is restored (it keeps heartbeating, committing and leading) and the new one is unknown.
+#[tokio::test]
+async fn failed_static_rejoin_reverts_to_the_old_member_id() {
+    let c = coord(0);
+    let mut a = args("", 10_000);
+    a.instance_id = Some("inst".into());
+    let old = c.join(a.clone()).await.member_id;
+    let s = c
+        .sync(
+            "g",
+            1,
+            &old,
+            Some("inst"),
+            None,
+            None,
+            vec![(old.clone(), Bytes::from_static(b"S"))],
+        )
+        .await;
+    assert_eq!(s.error, NONE);
+    let gates = gated(&c);
+    let c2 = c.clone();
+    let mut a2 = a.clone();
+    a2.session_timeout_ms = 20_000;
+    let rejoin = tokio::spawn(async move { c2.join(a2).await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while gates.lock().expect("lock").is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no group record");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // While the write is in flight the new id is current and the old one fenced.
+    let new_id = c.describe("g").expect("group").members[0].member_id.clone();
+    assert_ne!(new_id, old);
+    assert_eq!(c.heartbeat("g", 1, &old, Some("inst")), FENCED_INSTANCE_ID);
+    release(&gates, REQUEST_TIMED_OUT);
+    let failed = tokio::time::timeout(Duration::from_secs(5), rejoin)
+        .await
+        .expect("join answered")
+        .expect("task");
+    assert_eq!(failed.error, REBALANCE_IN_PROGRESS, "storeGroup mapping");
+    assert_eq!(failed.member_id, "");
+    assert_eq!(failed.generation, 1);
+    assert_eq!(failed.leader, old, "the leader before the swap");
+    assert_eq!(failed.protocol_name.as_deref(), Some("range"));
+    // Reverted: the old id is the member again, the new one is fenced.
+    let d = c.describe("g").expect("group");
+    assert_eq!(d.members.len(), 1);
+    assert_eq!(d.members[0].member_id, old);
+    assert_eq!(c.heartbeat("g", 1, &old, Some("inst")), NONE);
+    assert_eq!(
+        c.heartbeat("g", 1, &new_id, Some("inst")),
+        FENCED_INSTANCE_ID
+    );
+    assert_eq!(c.validate_commit("g", 1, &old, Some("inst")), NONE);
+    assert_eq!(c.group_state("g"), Some(GroupState::Stable));
+    let s = c.sync("g", 1, &old, Some("inst"), None, None, vec![]).await;
+    assert_eq!((s.error, &s.assignment[..]), (NONE, &b"S"[..]));
+    // The session timeout went back too: the old id's timer is re-armed with it.
+    let session = c.lock()["g"].members[&old].session_timeout_ms;
+    assert_eq!(session, 10_000);
+}
+
 #[tokio::test]
 async fn late_commit_completion_never_overrides_newer_or_deleted_offsets() {
     let c = coord(0);
