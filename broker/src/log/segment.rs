@@ -767,7 +767,7 @@ fn first_record_at_or_after(
         let rts = if h.is_log_append_time() {
             h.max_timestamp
         } else {
-            h.base_timestamp + r.timestamp_delta
+            h.base_timestamp.wrapping_add(r.timestamp_delta)
         };
         let off = h.base_offset + r.offset_delta as i64;
         if rts >= ts && off >= starting_offset {

@@ -372,7 +372,11 @@ impl Group {
                     && !self.pending_commits.contains_key(*k)
                     && match o.expire_timestamp {
                         Some(exp) => now >= exp,
-                        None => now - empty_base.unwrap_or(o.commit_timestamp) >= retention_ms,
+                        // v1 commits carry a client timestamp: wrap as Kafka does.
+                        None => {
+                            now.wrapping_sub(empty_base.unwrap_or(o.commit_timestamp))
+                                >= retention_ms
+                        }
                     }
             })
             .map(|(k, _)| k.clone())
