@@ -181,7 +181,7 @@ impl Controller {
         });
     }
 
-    async fn delete_controller_znode(&mut self) -> Result<()> {
+    pub(crate) async fn delete_controller_znode(&mut self) -> Result<()> {
         match self.zk.get(ControllerZNode::PATH).await? {
             Some((d, stat)) => {
                 if ControllerZNode::decode(&d).map(|z| z.broker_id).ok() == Some(self.cfg.broker_id)
