@@ -212,6 +212,14 @@ impl ControllerHandle {
         self.status.clone()
     }
 
+    /// Sends a request event carrying a reply channel to the event loop and waits for the
+    /// answer; `None` when the loop is gone or dropped the request (not the controller).
+    async fn ask<R>(&self, event: impl FnOnce(oneshot::Sender<R>) -> Event) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        self.events.send(event(tx)).ok()?;
+        rx.await.ok()
+    }
+
     /// Process an AlterPartition request (any version). Answers NOT_CONTROLLER when this
     /// broker is not the active controller.
     pub async fn alter_partition(
@@ -219,23 +227,16 @@ impl ControllerHandle {
         req: AlterPartitionRequest,
         version: i16,
     ) -> AlterPartitionResponse {
-        let (tx, rx) = oneshot::channel();
-        if self
-            .events
-            .send(Event::AlterPartition {
-                req,
-                version,
-                reply: tx,
-            })
-            .is_ok()
-        {
-            if let Ok(r) = rx.await {
-                return r;
-            }
-        }
-        let mut r = AlterPartitionResponse::default();
-        r.error_code = NOT_CONTROLLER;
-        r
+        let ev = |reply| Event::AlterPartition {
+            req,
+            version,
+            reply,
+        };
+        self.ask(ev).await.unwrap_or_else(|| {
+            let mut r = AlterPartitionResponse::default();
+            r.error_code = NOT_CONTROLLER;
+            r
+        })
     }
 
     /// Process a ControlledShutdown request. Answers STALE_CONTROLLER_EPOCH (Kafka's
@@ -245,23 +246,16 @@ impl ControllerHandle {
         req: ControlledShutdownRequest,
         version: i16,
     ) -> ControlledShutdownResponse {
-        let (tx, rx) = oneshot::channel();
-        if self
-            .events
-            .send(Event::ControlledShutdown {
-                req,
-                version,
-                reply: tx,
-            })
-            .is_ok()
-        {
-            if let Ok(r) = rx.await {
-                return r;
-            }
-        }
-        let mut r = ControlledShutdownResponse::default();
-        r.error_code = STALE_CONTROLLER_EPOCH;
-        r
+        let ev = |reply| Event::ControlledShutdown {
+            req,
+            version,
+            reply,
+        };
+        self.ask(ev).await.unwrap_or_else(|| {
+            let mut r = ControlledShutdownResponse::default();
+            r.error_code = STALE_CONTROLLER_EPOCH;
+            r
+        })
     }
 
     /// Admin ElectLeaders (election type 0 = preferred, 1 = unclean); `None` = all partitions.
@@ -272,16 +266,12 @@ impl ControllerHandle {
         partitions: Option<Vec<TopicPartition>>,
         election_type: i8,
     ) -> ElectLeadersResult {
-        let (tx, rx) = oneshot::channel();
-        let ev = Event::ElectLeaders {
+        let ev = |reply| Event::ElectLeaders {
             partitions,
             unclean: election_type == 1,
-            reply: tx,
+            reply,
         };
-        if self.events.send(ev).is_err() {
-            return Err(NOT_CONTROLLER);
-        }
-        rx.await.unwrap_or(Err(NOT_CONTROLLER))
+        self.ask(ev).await.unwrap_or(Err(NOT_CONTROLLER))
     }
 
     /// Admin AlterPartitionReassignments: target replicas per partition, `None` cancels.
@@ -289,15 +279,11 @@ impl ControllerHandle {
         &self,
         reassignments: Vec<(TopicPartition, Option<Vec<BrokerId>>)>,
     ) -> AlterReassignmentsResult {
-        let (tx, rx) = oneshot::channel();
-        let ev = Event::AlterPartitionReassignments {
+        let ev = |reply| Event::AlterPartitionReassignments {
             reassignments,
-            reply: tx,
+            reply,
         };
-        if self.events.send(ev).is_err() {
-            return Err(NOT_CONTROLLER);
-        }
-        rx.await.unwrap_or(Err(NOT_CONTROLLER))
+        self.ask(ev).await.unwrap_or(Err(NOT_CONTROLLER))
     }
 
     /// Admin ListPartitionReassignments; `None` = all ongoing.
@@ -305,15 +291,8 @@ impl ControllerHandle {
         &self,
         partitions: Option<Vec<TopicPartition>>,
     ) -> ListReassignmentsResult {
-        let (tx, rx) = oneshot::channel();
-        let ev = Event::ListPartitionReassignments {
-            partitions,
-            reply: tx,
-        };
-        if self.events.send(ev).is_err() {
-            return Err(NOT_CONTROLLER);
-        }
-        rx.await.unwrap_or(Err(NOT_CONTROLLER))
+        let ev = |reply| Event::ListPartitionReassignments { partitions, reply };
+        self.ask(ev).await.unwrap_or(Err(NOT_CONTROLLER))
     }
 
     /// AllocateProducerIds (key 67): the next block of 1000 producer ids for `broker_id`,
@@ -323,16 +302,12 @@ impl ControllerHandle {
         broker_id: BrokerId,
         broker_epoch: i64,
     ) -> AllocateProducerIdsResult {
-        let (tx, rx) = oneshot::channel();
-        let ev = Event::AllocateProducerIds {
+        let ev = |reply| Event::AllocateProducerIds {
             broker_id,
             broker_epoch,
-            reply: tx,
+            reply,
         };
-        if self.events.send(ev).is_err() {
-            return Err(NOT_CONTROLLER);
-        }
-        rx.await.unwrap_or(Err(NOT_CONTROLLER))
+        self.ask(ev).await.unwrap_or(Err(NOT_CONTROLLER))
     }
 
     /// A topic's config changed (e.g. `unclean.leader.election.enable` turned on): the
@@ -350,10 +325,7 @@ impl ControllerHandle {
 
     /// Resign (if active) and stop the controller task.
     pub async fn shutdown(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.events.send(Event::Shutdown(tx)).is_ok() {
-            let _ = rx.await;
-        }
+        self.ask(Event::Shutdown).await;
     }
 }
 

@@ -161,9 +161,24 @@ impl SyncResult {
 enum Parked {
     /// Waits for the join phase to complete.
     Waiter(oneshot::Receiver<JoinResult>),
-    /// A static member's rejoin: answered (ok, or the failure template) once the group record
-    /// is written.
-    Store(AppendWait, Box<(JoinResult, JoinResult)>),
+    /// A static member's rejoin: answered once the group record is written; a failed write
+    /// undoes the member-id swap.
+    Store(AppendWait, Box<(JoinResult, StaticSwap)>),
+}
+
+/// What a static member's rejoin in a Stable group changed, to undo it if the group record
+/// cannot be written (Kafka's `updateStaticMemberAndRebalance` failure path).
+struct StaticSwap {
+    group_id: String,
+    incarnation: u64,
+    instance_id: String,
+    old_id: String,
+    new_id: String,
+    old_session_timeout_ms: i32,
+    old_rebalance_timeout_ms: i32,
+    /// The failed answer as of the rejoin: the leader before the swap, no member id (the
+    /// group's generation and protocol are read again when the write fails).
+    failed: JoinResult,
 }
 
 impl From<oneshot::Receiver<JoinResult>> for Parked {
@@ -235,8 +250,15 @@ struct Member {
     heartbeat_seq: u64,
 }
 
+/// Source of [`Group::incarnation`].
+static NEXT_INCARNATION: AtomicU64 = AtomicU64::new(1);
+
 #[derive(Debug)]
 struct Group {
+    /// Tells a group apart from a later one with the same id (deleted or unloaded, then created
+    /// or loaded again): an append completing late acts only on the group that issued it, as
+    /// Kafka's callbacks hold the `GroupMetadata` object itself.
+    incarnation: u64,
     state: GroupState,
     generation: i32,
     protocol_type: Option<String>,
@@ -263,6 +285,7 @@ struct Group {
 impl Group {
     fn new() -> Self {
         Self {
+            incarnation: NEXT_INCARNATION.fetch_add(1, Ordering::Relaxed),
             state: GroupState::Empty,
             generation: 0,
             protocol_type: None,
@@ -824,17 +847,65 @@ impl GroupCoordinator {
             Err(Parked::Waiter(rx)) => rx
                 .await
                 .unwrap_or_else(|_| JoinResult::error(UNKNOWN_MEMBER_ID, &member_hint)),
-            Err(Parked::Store(wait, results)) => {
-                let (ok, mut failed) = *results;
+            Err(Parked::Store(wait, parked)) => {
+                let (ok, swap) = *parked;
                 let code = wait.await;
                 if code == NONE {
                     ok
                 } else {
-                    // The swap stays: the member's rejoin (unknown id) swaps it again.
-                    failed.error = store_group_error(code);
-                    failed
+                    self.revert_static_swap(swap, store_group_error(code))
                 }
             }
+        }
+    }
+
+    /// The group record naming a static member's new id was not written: give the member its
+    /// old id back (timeouts too; Kafka keeps the new protocols, as it reads them after the
+    /// update), re-arm the old id's session, and answer with `error` and no member id.
+    fn revert_static_swap(self: &Arc<Self>, s: StaticSwap, error: i16) -> JoinResult {
+        tracing::warn!(
+            group = s.group_id,
+            instance = s.instance_id,
+            error,
+            "failed to persist a static member's new id; reverting it"
+        );
+        let mut gs = self.lock();
+        let current = gs
+            .get_mut(&s.group_id)
+            .filter(|g| g.incarnation == s.incarnation);
+        let Some(g) = current else {
+            // Unloaded meanwhile: nothing left to revert.
+            return JoinResult { error, ..s.failed };
+        };
+        let still_swapped =
+            g.static_members.get(&s.instance_id).map(String::as_str) == Some(s.new_id.as_str());
+        if still_swapped {
+            if let Some(mut m) = g.members.remove(&s.new_id) {
+                m.session_timeout_ms = s.old_session_timeout_ms;
+                m.rebalance_timeout_ms = s.old_rebalance_timeout_ms;
+                m.join_waiter = None;
+                if let Some(w) = m.sync_waiter.take() {
+                    let _ = w.send(SyncResult::error(FENCED_INSTANCE_ID));
+                }
+                let session = m.session_timeout_ms;
+                g.members.insert(s.old_id.clone(), m);
+                g.static_members
+                    .insert(s.instance_id.clone(), s.old_id.clone());
+                if g.leader.as_deref() == Some(s.new_id.as_str()) {
+                    g.leader = Some(s.old_id.clone());
+                }
+                if g.pending_sync.remove(&s.new_id) {
+                    g.pending_sync.insert(s.old_id.clone());
+                }
+                self.arm_heartbeat_locked(g, &s.group_id, &s.old_id, i64::from(session));
+            }
+        }
+        JoinResult {
+            error,
+            generation: g.generation,
+            protocol_type: g.protocol_type.clone(),
+            protocol_name: g.protocol.clone(),
+            ..s.failed
         }
     }
 
@@ -878,11 +949,13 @@ impl GroupCoordinator {
                         if let Some(w) = m.sync_waiter.take() {
                             let _ = w.send(SyncResult::error(FENCED_INSTANCE_ID));
                         }
+                        let old_session_timeout_ms = m.session_timeout_ms;
+                        let old_rebalance_timeout_ms = m.rebalance_timeout_ms;
                         m.session_timeout_ms = a.session_timeout_ms;
                         m.rebalance_timeout_ms = a.rebalance_timeout_ms;
                         m.protocols = a.protocols.clone();
                         g.members.insert(new_id.clone(), m);
-                        g.static_members.insert(iid, new_id.clone());
+                        g.static_members.insert(iid.clone(), new_id.clone());
                         let old_leader = g.leader.clone().unwrap_or_default();
                         if g.leader.as_deref() == Some(old.as_str()) {
                             g.leader = Some(new_id.clone());
@@ -900,12 +973,21 @@ impl GroupCoordinator {
                                 vec![(records::group_key(&gid), Some(value))],
                                 self.config.required_acks,
                             );
-                            let failed = JoinResult {
-                                generation: g.generation,
-                                protocol_type: g.protocol_type.clone(),
-                                protocol_name: g.protocol.clone(),
-                                leader: old_leader.clone(),
-                                ..JoinResult::default()
+                            let swap = StaticSwap {
+                                group_id: gid.clone(),
+                                incarnation: g.incarnation,
+                                instance_id: iid,
+                                old_id: old,
+                                new_id: new_id.clone(),
+                                old_session_timeout_ms,
+                                old_rebalance_timeout_ms,
+                                failed: JoinResult {
+                                    generation: g.generation,
+                                    protocol_type: g.protocol_type.clone(),
+                                    protocol_name: g.protocol.clone(),
+                                    leader: old_leader.clone(),
+                                    ..JoinResult::default()
+                                },
                             };
                             let mut r = g.join_result_for(&new_id);
                             if a.supports_skip_assignment {
@@ -919,7 +1001,7 @@ impl GroupCoordinator {
                             }
                             drop(gs);
                             self.arm_heartbeat(&gid, &new_id);
-                            return Err(Parked::Store(wait, Box::new((r, failed))));
+                            return Err(Parked::Store(wait, Box::new((r, swap))));
                         }
                         let (tx, rx) = oneshot::channel();
                         if let Some(m) = g.members.get_mut(&new_id) {
@@ -1340,20 +1422,20 @@ impl GroupCoordinator {
                     vec![(records::group_key(gid), Some(value))],
                     self.config.required_acks,
                 );
-                store = Some((wait, full, g.generation));
+                store = Some((wait, full, g.generation, g.incarnation));
             }
             let t = g.members.get(member).map(|m| m.session_timeout_ms);
             self.arm_heartbeat_locked(g, gid, member, i64::from(t.unwrap_or(0)));
             (rx, store)
         };
         let (rx, store) = rx;
-        if let Some((wait, full, generation)) = store {
+        if let Some((wait, full, generation, incarnation)) = store {
             // A task, so a leader that disconnects does not cancel the completion.
             let me = Arc::clone(self);
             let gid = gid.to_string();
             tokio::spawn(async move {
                 let code = wait.await;
-                me.on_group_stored(&gid, generation, full, code);
+                me.on_group_stored(&gid, incarnation, generation, full, code);
             });
         }
         rx.await
@@ -1366,13 +1448,17 @@ impl GroupCoordinator {
     fn on_group_stored(
         self: &Arc<Self>,
         gid: &str,
+        incarnation: u64,
         generation: i32,
         mut assignment: HashMap<String, Bytes>,
         code: i16,
     ) {
         let mut gs = self.lock();
         let Some(g) = gs.get_mut(gid) else { return };
-        if g.state != GroupState::CompletingRebalance || g.generation != generation {
+        if g.incarnation != incarnation
+            || g.state != GroupState::CompletingRebalance
+            || g.generation != generation
+        {
             return;
         }
         if code != NONE {
@@ -1558,7 +1644,7 @@ impl GroupCoordinator {
         offsets: Vec<((String, i32), CommittedOffset)>,
     ) -> Vec<i16> {
         let max = self.metadata_max_bytes();
-        let (seq, mut codes, wait, accepted) = {
+        let (seq, incarnation, mut codes, wait, accepted) = {
             let mut gs = self.lock();
             let e = self.validate_commit_locked(&mut gs, gid, generation, member, instance);
             if e != NONE {
@@ -1597,6 +1683,7 @@ impl GroupCoordinator {
             let seq = self.next_seq();
             (
                 seq,
+                g.incarnation,
                 codes,
                 self.append_now(gid, recs, self.config.required_acks),
                 accepted,
@@ -1604,7 +1691,10 @@ impl GroupCoordinator {
         };
         let code = wait.await;
         let mut gs = self.lock();
-        if let Some(g) = gs.get_mut(gid) {
+        // A group deleted (Dead) meanwhile, or replaced by a new one of the same id, gets
+        // nothing: Kafka's `storeOffsets` callback skips a Dead group. The answer is unchanged.
+        let same = |g: &&mut Group| g.incarnation == incarnation && g.state != GroupState::Dead;
+        if let Some(g) = gs.get_mut(gid).filter(same) {
             for (k, o) in accepted {
                 if let Some(n) = g.pending_commits.get_mut(&k) {
                     *n -= 1;
@@ -1613,7 +1703,7 @@ impl GroupCoordinator {
                     }
                 }
                 let newer = g.offset_seq.get(&k).is_none_or(|s| *s < seq);
-                if code == NONE && g.state != GroupState::Dead && newer {
+                if code == NONE && newer {
                     g.offsets.insert(k.clone(), o);
                     g.offset_seq.insert(k, seq);
                 }
