@@ -196,11 +196,12 @@ fn full_jbod_log_dir_goes_offline_while_the_other_dir_keeps_serving() {
         size <= LIMIT && size > LIMIT / 2,
         "the failure came from the segment reaching the limit ({size} bytes)"
     );
-    let log = c.broker(1).log_text();
-    assert!(
-        log.contains("log dir failure sent to the controller"),
-        "no notification"
-    );
+    util::wait_until("broker 1 notified the controller", T, || {
+        c.brokers[0]
+            .log_text()
+            .contains("log dir failure sent to the controller")
+            .then_some(())
+    });
     // The controller consumed the notification.
     util::wait_until("notifications consumed", T, || {
         c.zk()
