@@ -66,7 +66,7 @@ fn metadata_isr(addr: &str, topic: &str) -> Option<Vec<i32>> {
 }
 
 /// Waits until every broker in `addrs` serves `isr` (sorted) for partition 0 of `topic`.
-fn wait_metadata_isr(addrs: &[String], topic: &str, isr: &[i32]) {
+pub(crate) fn wait_metadata_isr(addrs: &[String], topic: &str, isr: &[i32]) {
     util::wait_until(&format!("Metadata ISR {isr:?} on every broker"), T, || {
         addrs
             .iter()
