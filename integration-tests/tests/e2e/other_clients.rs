@@ -5,7 +5,7 @@ use std::time::Duration;
 use samsa_integration_tests::{clients, Cluster};
 use serde_json::Value;
 
-use crate::common::{create_topic, verify_roundtrip, Expect};
+use crate::common::{create_topic, verify_roundtrip, Expect, KEEP_FOREVER};
 
 fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -17,7 +17,7 @@ fn confluent_kafka_round_trip_every_codec() {
     let b = cluster.bootstrap();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("ck-{codec}");
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let r = clients::python(
             "confluent_roundtrip.py",
             &args(&[&b, &topic, "300", codec]),
@@ -40,7 +40,7 @@ fn kafka_python_round_trip() {
     let b = cluster.bootstrap();
     for codec in ["none", "gzip"] {
         let topic = format!("kp-{codec}");
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let r = clients::python(
             "kafka_python_roundtrip.py",
             &args(&[&b, &topic, "200", codec]),
@@ -63,7 +63,7 @@ fn java_client_round_trip_every_codec_idempotent() {
     let b = cluster.bootstrap();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("java-{codec}");
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let r = clients::java(
             "RoundTrip",
             &args(&[&b, &topic, "300", codec]),
@@ -102,7 +102,7 @@ fn kafka_python_old_protocol_consumer_reads_down_converted_records() {
         ("gzip", "0.10.1", 512),
     ] {
         let topic = format!("old-{codec}-{}", api.replace('.', "-"));
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let r = clients::python(
             "kafka_python_old_fetch.py",
             &args(&[
@@ -210,7 +210,7 @@ fn librdkafka_old_protocol_consumer_reads_down_converted_records() {
     let n = 150usize;
     for codec in ["snappy", "lz4", "none"] {
         let topic = format!("rdold-{codec}");
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let acked = crate::rdkafka_client::produce(&b, &topic, n, codec, "1");
         assert_eq!(acked.len(), n);
         for fallback in ["0.9.0", "0.10.0"] {
