@@ -46,12 +46,15 @@ fn cluster(name: &str, dirs: usize) -> Cluster {
     c
 }
 
-/// The broker 1 log dir holding `<topic>-0`.
+/// The broker 1 log dir holding `<topic>-0` (waits: metadata can show the leader before broker 1
+/// has applied its LeaderAndIsr).
 fn dir_of(c: &mut Cluster, topic: &str) -> PathBuf {
     let dirs = c.broker(1).log_dirs.clone();
-    dirs.into_iter()
-        .find(|d| d.join(format!("{topic}-0")).is_dir())
-        .unwrap_or_else(|| panic!("no {topic}-0 on broker 1"))
+    util::wait_until(&format!("{topic}-0 on broker 1"), T, || {
+        dirs.iter()
+            .find(|d| d.join(format!("{topic}-0")).is_dir())
+            .cloned()
+    })
 }
 
 /// Size of the (only) segment of a partition dir.
