@@ -170,13 +170,15 @@ enum Parked {
 /// cannot be written (Kafka's `updateStaticMemberAndRebalance` failure path).
 struct StaticSwap {
     group_id: String,
+    incarnation: u64,
     instance_id: String,
     old_id: String,
     new_id: String,
     old_session_timeout_ms: i32,
     old_rebalance_timeout_ms: i32,
-    /// The leader before the swap: the failed answer names it.
-    old_leader: String,
+    /// The failed answer as of the rejoin: the leader before the swap, no member id (the
+    /// group's generation and protocol are read again when the write fails).
+    failed: JoinResult,
 }
 
 impl From<oneshot::Receiver<JoinResult>> for Parked {
@@ -248,8 +250,15 @@ struct Member {
     heartbeat_seq: u64,
 }
 
+/// Source of [`Group::incarnation`].
+static NEXT_INCARNATION: AtomicU64 = AtomicU64::new(1);
+
 #[derive(Debug)]
 struct Group {
+    /// Tells a group apart from a later one with the same id (deleted or unloaded, then created
+    /// or loaded again): an append completing late acts only on the group that issued it, as
+    /// Kafka's callbacks hold the `GroupMetadata` object itself.
+    incarnation: u64,
     state: GroupState,
     generation: i32,
     protocol_type: Option<String>,
@@ -276,6 +285,7 @@ struct Group {
 impl Group {
     fn new() -> Self {
         Self {
+            incarnation: NEXT_INCARNATION.fetch_add(1, Ordering::Relaxed),
             state: GroupState::Empty,
             generation: 0,
             protocol_type: None,
@@ -864,12 +874,12 @@ impl GroupCoordinator {
             "failed to persist a static member's new id; reverting it"
         );
         let mut gs = self.lock();
-        let Some(g) = gs.get_mut(&s.group_id) else {
+        let current = gs
+            .get_mut(&s.group_id)
+            .filter(|g| g.incarnation == s.incarnation);
+        let Some(g) = current else {
             // Unloaded meanwhile: nothing left to revert.
-            return JoinResult {
-                leader: s.old_leader,
-                ..JoinResult::error(error, "")
-            };
+            return JoinResult { error, ..s.failed };
         };
         let still_swapped =
             g.static_members.get(&s.instance_id).map(String::as_str) == Some(s.new_id.as_str());
@@ -899,9 +909,7 @@ impl GroupCoordinator {
             generation: g.generation,
             protocol_type: g.protocol_type.clone(),
             protocol_name: g.protocol.clone(),
-            leader: s.old_leader,
-            member_id: String::new(),
-            ..JoinResult::default()
+            ..s.failed
         }
     }
 
@@ -971,12 +979,19 @@ impl GroupCoordinator {
                             );
                             let swap = StaticSwap {
                                 group_id: gid.clone(),
+                                incarnation: g.incarnation,
                                 instance_id: iid,
                                 old_id: old,
                                 new_id: new_id.clone(),
                                 old_session_timeout_ms,
                                 old_rebalance_timeout_ms,
-                                old_leader: old_leader.clone(),
+                                failed: JoinResult {
+                                    generation: g.generation,
+                                    protocol_type: g.protocol_type.clone(),
+                                    protocol_name: g.protocol.clone(),
+                                    leader: old_leader.clone(),
+                                    ..JoinResult::default()
+                                },
                             };
                             let mut r = g.join_result_for(&new_id);
                             if a.supports_skip_assignment {
@@ -1411,20 +1426,20 @@ impl GroupCoordinator {
                     vec![(records::group_key(gid), Some(value))],
                     self.config.required_acks,
                 );
-                store = Some((wait, full, g.generation));
+                store = Some((wait, full, g.generation, g.incarnation));
             }
             let t = g.members.get(member).map(|m| m.session_timeout_ms);
             self.arm_heartbeat_locked(g, gid, member, i64::from(t.unwrap_or(0)));
             (rx, store)
         };
         let (rx, store) = rx;
-        if let Some((wait, full, generation)) = store {
+        if let Some((wait, full, generation, incarnation)) = store {
             // A task, so a leader that disconnects does not cancel the completion.
             let me = Arc::clone(self);
             let gid = gid.to_string();
             tokio::spawn(async move {
                 let code = wait.await;
-                me.on_group_stored(&gid, generation, full, code);
+                me.on_group_stored(&gid, incarnation, generation, full, code);
             });
         }
         rx.await
@@ -1437,13 +1452,17 @@ impl GroupCoordinator {
     fn on_group_stored(
         self: &Arc<Self>,
         gid: &str,
+        incarnation: u64,
         generation: i32,
         mut assignment: HashMap<String, Bytes>,
         code: i16,
     ) {
         let mut gs = self.lock();
         let Some(g) = gs.get_mut(gid) else { return };
-        if g.state != GroupState::CompletingRebalance || g.generation != generation {
+        if g.incarnation != incarnation
+            || g.state != GroupState::CompletingRebalance
+            || g.generation != generation
+        {
             return;
         }
         if code != NONE {
@@ -1629,7 +1648,7 @@ impl GroupCoordinator {
         offsets: Vec<((String, i32), CommittedOffset)>,
     ) -> Vec<i16> {
         let max = self.metadata_max_bytes();
-        let (seq, mut codes, wait, accepted) = {
+        let (seq, incarnation, mut codes, wait, accepted) = {
             let mut gs = self.lock();
             let e = self.validate_commit_locked(&mut gs, gid, generation, member, instance);
             if e != NONE {
@@ -1668,6 +1687,7 @@ impl GroupCoordinator {
             let seq = self.next_seq();
             (
                 seq,
+                g.incarnation,
                 codes,
                 self.append_now(gid, recs, self.config.required_acks),
                 accepted,
@@ -1675,7 +1695,10 @@ impl GroupCoordinator {
         };
         let code = wait.await;
         let mut gs = self.lock();
-        if let Some(g) = gs.get_mut(gid) {
+        // A group deleted (Dead) meanwhile, or replaced by a new one of the same id, gets
+        // nothing: Kafka's `storeOffsets` callback skips a Dead group. The answer is unchanged.
+        let same = |g: &&mut Group| g.incarnation == incarnation && g.state != GroupState::Dead;
+        if let Some(g) = gs.get_mut(gid).filter(same) {
             for (k, o) in accepted {
                 if let Some(n) = g.pending_commits.get_mut(&k) {
                     *n -= 1;
@@ -1684,7 +1707,7 @@ impl GroupCoordinator {
                     }
                 }
                 let newer = g.offset_seq.get(&k).is_none_or(|s| *s < seq);
-                if code == NONE && g.state != GroupState::Dead && newer {
+                if code == NONE && newer {
                     g.offsets.insert(k.clone(), o);
                     g.offset_seq.insert(k, seq);
                 }

@@ -1038,3 +1038,138 @@ async fn late_commit_completion_never_overrides_newer_or_deleted_offsets() {
     assert_eq!(third.expect("task"), vec![NONE]);
     assert_eq!(c.fetch_offsets("s", Some(&k), false)[0].1, None);
 }
+
+/// Kafka's `storeOffsets` callback acts on the group that issued the commit and skips it once
+/// Dead: a commit still waiting for acks when its group is deleted and created again does not
+/// land in (or unsettle the pending commits of) the new group.
+#[tokio::test]
+async fn commit_in_flight_does_not_land_in_a_recreated_group() {
+    let c = coord(0);
+    let gates = gated(&c);
+    let commit = |offset: i64| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.commit_offsets(
+                "s",
+                -1,
+                "",
+                None,
+                vec![(("t".into(), 0), off(offset, "", 1))],
+            )
+            .await
+        })
+    };
+    let wait_gates = |n: usize| {
+        let gates = gates.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while gates.lock().expect("lock").len() < n {
+                assert!(tokio::time::Instant::now() < deadline, "appends missing");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let release_first = |code: i16| {
+        let g = gates.lock().expect("lock").remove(0);
+        g.send(code).expect("waiter alive");
+    };
+    let first = commit(1);
+    wait_gates(1).await;
+    // The group has no cached offsets and generation 0: deleting it writes nothing.
+    assert_eq!(c.delete_group("s"), NONE);
+    assert_eq!(c.group_state("s"), None);
+    assert_eq!(gates.lock().expect("lock").len(), 1);
+    // Created again by a new commit, which is still in flight too.
+    let second = commit(2);
+    wait_gates(2).await;
+    let k = [("t".to_string(), 0)];
+    assert_eq!(
+        c.fetch_offsets("s", Some(&k), true)[0].2,
+        UNSTABLE_OFFSET_COMMIT
+    );
+    // The old commit is acknowledged: answered NONE, but the new group is untouched.
+    release_first(NONE);
+    let first = tokio::time::timeout(Duration::from_secs(5), first)
+        .await
+        .expect("commit answered");
+    assert_eq!(first.expect("task"), vec![NONE]);
+    assert_eq!(c.fetch_offsets("s", Some(&k), false)[0].1, None);
+    assert_eq!(
+        c.fetch_offsets("s", Some(&k), true)[0].2,
+        UNSTABLE_OFFSET_COMMIT,
+        "the new group's own commit is still pending"
+    );
+    release_first(NONE);
+    let second = tokio::time::timeout(Duration::from_secs(5), second)
+        .await
+        .expect("commit answered");
+    assert_eq!(second.expect("task"), vec![NONE]);
+    let got = c.fetch_offsets("s", Some(&k), true);
+    assert_eq!(
+        (got[0].1.as_ref().map(|o| o.offset), got[0].2),
+        (Some(2), NONE)
+    );
+}
+
+/// A static rejoin's failed group record reverts the group that issued it, not a later group
+/// of the same id loaded meanwhile (Kafka's `storeGroup` callback holds the old group object).
+#[tokio::test]
+async fn late_failed_static_rejoin_leaves_a_reloaded_group_alone() {
+    let c = coord(0);
+    let mut a = args("", 10_000);
+    a.instance_id = Some("inst".into());
+    let old = c.join(a.clone()).await.member_id;
+    let s = c.sync("g", 1, &old, Some("inst"), None, None, vec![]).await;
+    assert_eq!(s.error, NONE);
+    let gates = gated(&c);
+    let c2 = c.clone();
+    let a2 = a.clone();
+    let rejoin = tokio::spawn(async move { c2.join(a2).await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while gates.lock().expect("lock").is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no group record");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let new_id = c.describe("g").expect("group").members[0].member_id.clone();
+    // The partition moves away and back; the reload finds the new id in the log.
+    c.set_partition_count(1);
+    let p = c.partition_of("g").expect("count set");
+    c.unload_partition(p);
+    let token = c.begin_load(p, 1).expect("load");
+    let mut loaded = load::LoadedPartition::default();
+    loaded.groups.insert(
+        "g".into(),
+        records::StoredGroup {
+            protocol_type: "consumer".into(),
+            generation: 1,
+            protocol: Some("range".into()),
+            leader: Some(new_id.clone()),
+            state_timestamp: -1,
+            members: vec![records::StoredMember {
+                member_id: new_id.clone(),
+                instance_id: Some("inst".into()),
+                client_id: "cli".into(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 2000,
+                session_timeout_ms: 10_000,
+                subscription: Bytes::from_static(b"md"),
+                assignment: Bytes::new(),
+            }],
+        },
+    );
+    c.finish_load(p, token, Some(loaded));
+    // The old coordinator's write times out: the reloaded group keeps the new id.
+    release(&gates, REQUEST_TIMED_OUT);
+    let failed = tokio::time::timeout(Duration::from_secs(5), rejoin)
+        .await
+        .expect("join answered")
+        .expect("task");
+    assert_eq!(
+        (failed.error, failed.member_id.as_str()),
+        (REBALANCE_IN_PROGRESS, "")
+    );
+    let d = c.describe("g").expect("group");
+    assert_eq!(d.members.len(), 1);
+    assert_eq!(d.members[0].member_id, new_id);
+    assert_eq!(c.heartbeat("g", 1, &new_id, Some("inst")), NONE);
+}
