@@ -1995,7 +1995,15 @@ pub fn install(ctx: &Arc<crate::broker::BrokerContext>) {
     rt.spawn(async move {
         while let Some((tp, epoch)) = rx.recv().await {
             let Some(ctx) = weak.upgrade() else { return };
-            on_leadership_change(&ctx, tp, epoch);
+            // One bad change must not end this loop: every later load and unload of every
+            // __consumer_offsets partition goes through it.
+            let change = std::panic::AssertUnwindSafe(|| on_leadership_change(&ctx, tp, epoch));
+            if let Err(p) = std::panic::catch_unwind(change) {
+                tracing::error!(
+                    panic = %crate::supervise::panic_message(p.as_ref()),
+                    "group coordinator leadership change panicked"
+                );
+            }
         }
     });
     let weak = Arc::downgrade(ctx);
