@@ -91,7 +91,9 @@ impl Controller {
                 let id = self.read_controller_id().await?;
                 let now = self.zk.get_controller_epoch().await?;
                 match (id, now) {
-                    (Some(id), Some((e2, v2))) if id == me && e2 == epoch.wrapping_add(1) => Some((e2, v2)),
+                    (Some(id), Some((e2, v2))) if id == me && e2 == epoch.wrapping_add(1) => {
+                        Some((e2, v2))
+                    }
                     (id, _) => {
                         self.active_id = id;
                         self.publish();
@@ -417,7 +419,10 @@ mod tests {
         c.elect().await.unwrap();
         assert!(c.active);
         assert_eq!(c.ctx.epoch, i32::MIN);
-        assert_eq!(zk.get_controller_epoch().await.unwrap().unwrap().0, i32::MIN);
+        assert_eq!(
+            zk.get_controller_epoch().await.unwrap().unwrap().0,
+            i32::MIN
+        );
         c.fenced_create("/admin/delete_topics/x", Vec::new())
             .await
             .unwrap();
