@@ -1135,7 +1135,7 @@ impl Log {
         let active = self
             .active_segment()
             .ok_or_else(|| Error::Internal("no segment left".into()))?;
-        if let Err(e) = active.truncate_to(target, config.segment_index_bytes as usize) {
+        if let Err(e) = active.truncate_to(target, config.index_bytes()) {
             return self.fail(e);
         }
         *self.leo.write().unwrap_or_else(|p| p.into_inner()) = LogOffsetMetadata {
