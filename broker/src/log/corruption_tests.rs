@@ -379,3 +379,31 @@ fn recovery_with_a_smaller_index_size_still_loads() {
     assert_eq!(found.map(|t| t.offset), Some(30));
     exercise(&log);
 }
+
+/// Names no Kafka tool could create reach log creation through a forged LeaderAndIsr or a
+/// hand-written topic znode: they are refused as INVALID_TOPIC_EXCEPTION. `..` used to
+/// escape the log dir, and a name too long for the file system failed as an I/O error,
+/// which takes the whole log dir offline.
+#[test]
+fn illegal_topic_names_do_not_touch_the_log_dir() {
+    use super::manager::{LogManager, LogManagerConfig};
+    let root = tempfile::tempdir().expect("tmp");
+    let logs = root.path().join("logs");
+    let m = LogManager::open(LogManagerConfig::new(vec![logs.clone()])).expect("open");
+    for tp in [
+        TopicPartition::new("../escape", 0),
+        TopicPartition::new("a/b", 0),
+        TopicPartition::new("x".repeat(300), 0),
+        TopicPartition::new("t", -1),
+    ] {
+        let e = m
+            .get_or_create_log(&tp, None, cfg())
+            .expect_err("illegal name");
+        assert_eq!(e.code(), 17, "{tp}: {e:?}");
+    }
+    assert!(!root.path().join("escape-0").exists());
+    assert_eq!(m.live_dirs(), vec![logs]);
+    m.get_or_create_log(&TopicPartition::new("ok", 0), None, cfg())
+        .expect("legal name");
+    m.shutdown().expect("shutdown");
+}

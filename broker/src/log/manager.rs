@@ -720,6 +720,16 @@ impl LogManager {
             }
             return Ok(l);
         }
+        // The name becomes a directory: a topic no Kafka tool could create (`..`, `/`, 300
+        // characters, from a forged LeaderAndIsr or a znode written by hand) or a negative
+        // partition must not escape the log dir, fail as an I/O error and so take the whole
+        // dir offline, or load back as another partition after a restart.
+        if let Err(e) = samsa_common::zk::admin::validate_topic_name(&tp.topic) {
+            return Err(Error::InvalidTopic(e.to_string()));
+        }
+        if tp.partition < 0 {
+            return Err(Error::InvalidTopic(format!("invalid partition {tp}")));
+        }
         let counts: HashMap<PathBuf, usize> = {
             let logs = self.logs.read().unwrap_or_else(|p| p.into_inner());
             let mut c = HashMap::new();
