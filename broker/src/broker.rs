@@ -263,7 +263,9 @@ impl Broker {
             lm.start_background_tasks();
             let _ = ctx.log_manager.set(lm.clone());
             // Hosted partitions, fetchers, purgatories (serves LeaderAndIsr, Produce, Fetch).
-            crate::replica::start(&ctx, lm);
+            crate::replica::start(&ctx, lm.clone());
+            // Failed log dirs: partitions offline, controller notified (or halt if none left).
+            crate::replica::log_dir_failure::spawn(ctx.clone(), lm);
             // Group coordinator follows leadership of `__consumer_offsets` partitions.
             crate::coordinator::group::install(&ctx);
         }

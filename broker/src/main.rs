@@ -34,7 +34,22 @@ fn parse_args(args: &[String]) -> Result<(PathBuf, Vec<(String, String)>), Strin
     Ok((path, overrides))
 }
 
+/// Ignore SIGXFSZ, so that a write past the file-size limit (`RLIMIT_FSIZE`, `ulimit -f`)
+/// fails with EFBIG, an I/O error handled like a full disk (the log dir goes offline), instead
+/// of killing the process. The JVM running Kafka ignores it the same way.
+fn ignore_sigxfsz() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: called once at the top of `main`, before any other thread exists; SIG_IGN
+    // installs no handler code, so nothing can run in signal context.
+    #[allow(unsafe_code)]
+    let r = unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
+    if let Err(e) = r {
+        eprintln!("samsa-broker: cannot ignore SIGXFSZ: {e}");
+    }
+}
+
 fn main() -> ExitCode {
+    ignore_sigxfsz();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -51,6 +51,30 @@ pub enum ZkBrokerError {
 
 pub type Result<T, E = ZkBrokerError> = std::result::Result<T, E>;
 
+/// Kafka's `propagateLogDirEvent`: tells the controller that a log dir of `broker` failed by
+/// creating `/log_dir_event_notification/log_dir_event_<seq>` (persistent sequential). The
+/// controller re-sends LeaderAndIsr to every replica of the broker and treats those
+/// answering KAFKA_STORAGE_ERROR as offline. Returns the created path.
+pub async fn propagate_log_dir_event(
+    session: &ZkSession,
+    broker: BrokerId,
+) -> samsa_common::error::Result<String> {
+    use samsa_common::zk::session::CreateMode;
+    use samsa_common::zk::znodes::LogDirEventNotification;
+    let n = LogDirEventNotification {
+        broker,
+        event: LogDirEventNotification::LOG_DIR_FAILURE,
+    };
+    let (_, path) = session
+        .create_recursive(
+            &LogDirEventNotification::create_path(),
+            &n.encode(),
+            CreateMode::PersistentSequential,
+        )
+        .await?;
+    Ok(path)
+}
+
 /// The ZooKeeper settings of a broker config.
 pub fn zk_config(config: &BrokerConfig) -> ZkConfig {
     let ms = |v: i32| Duration::from_millis(u64::try_from(v.max(1)).unwrap_or(18_000));

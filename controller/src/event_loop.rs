@@ -1150,7 +1150,10 @@ impl Controller {
     async fn on_control_response(&mut self, broker: BrokerId, resp: ControlResponse) -> Result<()> {
         match resp {
             ControlResponse::LeaderAndIsr(r) => {
+                // Kafka's `processLeaderAndIsrResponseReceived`: KAFKA_STORAGE_ERROR marks the
+                // replica offline, NONE marks it online again.
                 let mut offline = Vec::new();
+                let mut online = Vec::new();
                 let topic_by_id: BTreeMap<uuid::Uuid, String> = self
                     .ctx
                     .topic_ids
@@ -1160,18 +1163,26 @@ impl Controller {
                 for t in &r.topics {
                     if let Some(name) = topic_by_id.get(&t.topic_id) {
                         for p in &t.partition_errors {
-                            if p.error_code == 56 {
-                                offline.push(TopicPartition::new(name.clone(), p.partition_index));
+                            let tp = TopicPartition::new(name.clone(), p.partition_index);
+                            match p.error_code {
+                                56 => offline.push(tp),
+                                0 => online.push(tp),
+                                _ => {}
                             }
                         }
                     }
                 }
                 for p in &r.partition_errors {
-                    if p.error_code == 56 {
-                        offline.push(TopicPartition::new(
-                            p.topic_name.0.to_string(),
-                            p.partition_index,
-                        ));
+                    let tp = TopicPartition::new(p.topic_name.0.to_string(), p.partition_index);
+                    match p.error_code {
+                        56 => offline.push(tp),
+                        0 => online.push(tp),
+                        _ => {}
+                    }
+                }
+                if let Some(set) = self.ctx.replicas_on_offline_dirs.get_mut(&broker) {
+                    for tp in &online {
+                        set.remove(tp);
                     }
                 }
                 if offline.is_empty() {

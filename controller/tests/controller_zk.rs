@@ -28,12 +28,14 @@ struct Received {
     leader_and_isr: Vec<LeaderAndIsrRequest>,
     update_metadata: Vec<UpdateMetadataRequest>,
     stop_replica: Vec<StopReplicaRequest>,
+    /// Partitions whose LeaderAndIsr is answered KAFKA_STORAGE_ERROR (an offline log dir).
+    storage_errors: Vec<(String, i32)>,
 }
 
 type Log = Arc<Mutex<Received>>;
 
 /// Accept connections and answer ApiVersions / LeaderAndIsr / UpdateMetadata / StopReplica
-/// with success, recording each request.
+/// with success (LeaderAndIsr: KAFKA_STORAGE_ERROR for `storage_errors`), recording each request.
 async fn stand_in_broker() -> (u16, Log) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -85,6 +87,10 @@ async fn stand_in_broker() -> (u16, Log) {
                                 for p in &t.partition_states {
                                     let mut pe = LeaderAndIsrPartitionError::default();
                                     pe.partition_index = p.partition_index;
+                                    let key = (t.topic_name.0.to_string(), p.partition_index);
+                                    if log.lock().unwrap().storage_errors.contains(&key) {
+                                        pe.error_code = 56;
+                                    }
                                     te.partition_errors.push(pe);
                                 }
                                 r.topics.push(te);
@@ -799,5 +805,133 @@ async fn failover_cleans_notifications_and_unclean_election_per_topic() {
         }
     })
     .await;
+    handle.shutdown().await;
+}
+
+/// Kafka's `processLogDirEventNotification` / `onBrokerLogDirFailure`: a log-dir event for broker
+/// 2 makes the controller re-send LeaderAndIsr for every replica on 2; the one answering
+/// KAFKA_STORAGE_ERROR is treated as offline (leadership moves to 1, 2 leaves the ISR, StopReplica
+/// without deletion, OfflineReplicas in UpdateMetadata); the replica answering normally keeps its
+/// place; the notification is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_dir_event_moves_leadership_off_offline_replicas() {
+    let zkd = TestZk::start();
+    let zk = session(&zkd).await;
+    let (port1, log1) = stand_in_broker().await;
+    let (port2, log2) = stand_in_broker().await;
+    register(&zk, 1, port1).await;
+    register(&zk, 2, port2).await;
+    let handle = start_controller(&zk, 1);
+    wait_for("active", || {
+        let h = handle.clone();
+        async move { h.is_active() }
+    })
+    .await;
+    zk.create(
+        &TopicZNode::path("d"),
+        br#"{"version":1,"partitions":{"0":[2,1],"1":[1,2]}}"#,
+        CreateMode::Persistent,
+    )
+    .await
+    .unwrap();
+    wait_for("d-0 led by 2, d-1 led by 1, full ISRs", || {
+        let zk = zk.clone();
+        async move {
+            let (Some((s0, _)), Some((s1, _))) =
+                (state(&zk, "d", 0).await, state(&zk, "d", 1).await)
+            else {
+                return false;
+            };
+            s0.leader == 2 && s0.isr == vec![2, 1] && s1.leader == 1 && s1.isr == vec![1, 2]
+        }
+    })
+    .await;
+    let (before1, _) = state(&zk, "d", 1).await.unwrap();
+    let lisr_before = log2.lock().unwrap().leader_and_isr.len();
+
+    // Broker 2's dir holding d-0 fails; it reports through ZooKeeper.
+    log2.lock().unwrap().storage_errors.push(("d".into(), 0));
+    zk.create(
+        &LogDirEventNotification::create_path(),
+        &LogDirEventNotification {
+            broker: 2,
+            event: LogDirEventNotification::LOG_DIR_FAILURE,
+        }
+        .encode(),
+        CreateMode::PersistentSequential,
+    )
+    .await
+    .unwrap();
+
+    wait_for("d-0 led by 1 without 2", || {
+        let zk = zk.clone();
+        async move {
+            let (s, _) = state(&zk, "d", 0).await.unwrap();
+            s.leader == 1 && s.isr == vec![1]
+        }
+    })
+    .await;
+    wait_for("notification deleted", || {
+        let zk = zk.clone();
+        async move {
+            zk.children(LogDirEventNotificationZNode::PATH)
+                .await
+                .unwrap()
+                .is_some_and(|c| c.is_empty())
+        }
+    })
+    .await;
+    // The probe: LeaderAndIsr for both of broker 2's replicas, at their current epochs.
+    {
+        let r = log2.lock().unwrap();
+        let probed: Vec<i32> = r.leader_and_isr[lisr_before..]
+            .iter()
+            .flat_map(|req| req.topic_states.iter())
+            .filter(|t| t.topic_name.0.as_str() == "d")
+            .flat_map(|t| t.partition_states.iter().map(|p| p.partition_index))
+            .collect();
+        assert!(probed.contains(&0) && probed.contains(&1), "{probed:?}");
+    }
+    // d-1's replica on 2 answered normally: untouched.
+    let (s1, _) = state(&zk, "d", 1).await.unwrap();
+    assert_eq!(
+        (s1.leader, s1.isr.clone(), s1.leader_epoch),
+        (1, vec![1, 2], before1.leader_epoch)
+    );
+    // The offline replica is stopped without deletion.
+    wait_for("StopReplica d-0 (no delete) to 2", || {
+        let log2 = log2.clone();
+        async move {
+            log2.lock().unwrap().stop_replica.iter().any(|r| {
+                r.topic_states.iter().any(|t| {
+                    t.topic_name.0.as_str() == "d"
+                        && t.partition_states
+                            .iter()
+                            .any(|p| p.partition_index == 0 && !p.delete_partition)
+                })
+            })
+        }
+    })
+    .await;
+    // Every broker learns that 2's replica of d-0 is offline.
+    for log in [&log1, &log2] {
+        wait_for("UpdateMetadata with d-0 offline replica 2", || {
+            let log = (*log).clone();
+            async move {
+                log.lock().unwrap().update_metadata.iter().any(|r| {
+                    r.topic_states.iter().any(|t| {
+                        t.topic_name.0.as_str() == "d"
+                            && t.partition_states.iter().any(|p| {
+                                p.partition_index == 0
+                                    && p.leader.0 == 1
+                                    && p.offline_replicas.iter().map(|b| b.0).collect::<Vec<_>>()
+                                        == vec![2]
+                            })
+                    })
+                })
+            }
+        })
+        .await;
+    }
     handle.shutdown().await;
 }

@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         _ => TopicCompression::Producer,
     };
     let _ = validate_records(((flags >> 5) & 7) as i16 + 2, records);
-    let _ = down_convert(records, (flags & 1) as i8, 0, records.len());
+    let _ = down_convert(records, (flags & 1) as i8, 0);
     let origin = if flags & 0x80 != 0 {
         AppendOrigin::Replication
     } else {

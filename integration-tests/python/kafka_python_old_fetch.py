@@ -4,6 +4,7 @@ then consume the same partition with a consumer pinned to an old protocol with
 the broker has to down-convert. Prints one JSON line.
 
 usage: kafka_python_old_fetch.py BOOTSTRAP TOPIC COUNT COMPRESSION API_VERSION (e.g. 0.9)
+       [MAX_PARTITION_FETCH_BYTES (default 65536)]
 """
 import json
 import sys
@@ -12,6 +13,7 @@ import time
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 bootstrap, topic, count, compression, api = sys.argv[1:6]
+fetch_bytes = int(sys.argv[6]) if len(sys.argv) > 6 else 65536
 count = int(count)
 api_version = tuple(int(x) for x in api.split("."))
 
@@ -32,7 +34,7 @@ p.close()
 
 c = KafkaConsumer(bootstrap_servers=bootstrap, api_version=api_version,
                   enable_auto_commit=False, auto_offset_reset="earliest",
-                  max_partition_fetch_bytes=65536)
+                  max_partition_fetch_bytes=fetch_bytes)
 tp = TopicPartition(topic, 0)
 c.assign([tp])
 c.seek_to_beginning(tp)

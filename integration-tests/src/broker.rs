@@ -38,14 +38,32 @@ pub fn broker_bin() -> PathBuf {
 pub struct BrokerSpec {
     pub id: Option<i32>,
     pub props: Vec<(String, String)>,
+    /// Number of log dirs (`logs`, `logs-1`, ...); 0 or 1 = the single `logs` dir.
+    pub log_dirs: usize,
+    /// `RLIMIT_FSIZE` in bytes for the process: a write that would make any file larger fails
+    /// with EFBIG (samsa-broker ignores SIGXFSZ), which is how tests fill a disk without
+    /// mount privileges. The limit applies to `broker.log` too (it is the child's stdout).
+    pub file_size_limit: Option<u64>,
 }
 
 impl BrokerSpec {
     pub fn id(id: i32) -> BrokerSpec {
         BrokerSpec {
             id: Some(id),
-            props: Vec::new(),
+            ..BrokerSpec::default()
         }
+    }
+
+    /// `n` log dirs (JBOD): `<dir>/logs`, `<dir>/logs-1`, ...
+    pub fn jbod(mut self, n: usize) -> BrokerSpec {
+        self.log_dirs = n;
+        self
+    }
+
+    /// Starts the process with `RLIMIT_FSIZE = bytes` (see [`BrokerSpec::file_size_limit`]).
+    pub fn file_size_limit(mut self, bytes: u64) -> BrokerSpec {
+        self.file_size_limit = Some(bytes);
+        self
     }
 
     pub fn prop(mut self, k: &str, v: impl ToString) -> BrokerSpec {
@@ -58,8 +76,12 @@ pub struct Broker {
     pub id: Option<i32>,
     pub port: u16,
     pub dir: PathBuf,
+    /// The first (or only) log dir.
     pub log_dir: PathBuf,
+    /// Every log dir, in `log.dirs` order.
+    pub log_dirs: Vec<PathBuf>,
     pub props_path: PathBuf,
+    file_size_limit: Option<u64>,
     pub log_path: PathBuf,
     child: Option<Child>,
     watchdog: Option<Child>,
@@ -70,7 +92,7 @@ pub struct Broker {
 fn default_props(
     id: Option<i32>,
     port: u16,
-    log_dir: &Path,
+    log_dirs: &[PathBuf],
     zk_connect: &str,
     cluster_size: usize,
 ) -> Vec<(String, String)> {
@@ -81,7 +103,14 @@ fn default_props(
     }
     p.extend([
         ("listeners".into(), format!("PLAINTEXT://127.0.0.1:{port}")),
-        ("log.dirs".into(), log_dir.display().to_string()),
+        (
+            "log.dirs".into(),
+            log_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         ("zookeeper.connect".into(), zk_connect.to_string()),
         // Short session: a killed broker's ephemeral znode vanishes quickly, so restarts stay fast.
         ("zookeeper.session.timeout.ms".into(), "6000".into()),
@@ -110,7 +139,10 @@ impl Broker {
         std::fs::create_dir_all(dir)?;
         let port = util::free_port();
         let log_dir = dir.join("logs");
-        let mut props = default_props(spec.id, port, &log_dir, zk_connect, cluster_size);
+        let log_dirs: Vec<PathBuf> = std::iter::once(log_dir.clone())
+            .chain((1..spec.log_dirs).map(|i| dir.join(format!("logs-{i}"))))
+            .collect();
+        let mut props = default_props(spec.id, port, &log_dirs, zk_connect, cluster_size);
         for (k, v) in &spec.props {
             props.retain(|(pk, _)| pk != k);
             props.push((k.clone(), v.clone()));
@@ -129,7 +161,9 @@ impl Broker {
             port,
             dir: dir.to_path_buf(),
             log_dir,
+            log_dirs,
             props_path,
+            file_size_limit: spec.file_size_limit,
             log_path: dir.join("broker.log"),
             child: None,
             watchdog: None,
@@ -150,7 +184,11 @@ impl Broker {
             .create(true)
             .append(true)
             .open(&self.log_path)?;
-        let child = Command::new(broker_bin())
+        let mut cmd = Command::new(broker_bin());
+        if let Some(limit) = self.file_size_limit {
+            set_file_size_limit(&mut cmd, limit);
+        }
+        let child = cmd
             .arg(&self.props_path)
             .current_dir(&self.dir)
             .env(
@@ -298,6 +336,26 @@ impl Broker {
             .filter(|l| !KNOWN_BROKER_BUGS.iter().any(|a| l.contains(a)))
             .map(str::to_string)
             .collect()
+    }
+}
+
+/// Sets `RLIMIT_FSIZE` (soft and hard) in the child between fork and exec.
+fn set_file_size_limit(cmd: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    let lim = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: the closure runs in the forked child before exec and only calls setrlimit, which
+    // is async-signal-safe; it touches no memory shared with the parent and takes no locks.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

@@ -44,6 +44,12 @@ pub async fn handle(
     for (dir, parts) in rm.log_dir_view() {
         let mut r = DescribeLogDirsResult::default();
         r.log_dir = StrBytes::from_string(dir.display().to_string());
+        let Some(parts) = parts else {
+            // An offline dir: KAFKA_STORAGE_ERROR, no partitions, sizes unknown (-1).
+            r.error_code = crate::replica::partition::codes::KAFKA_STORAGE_ERROR;
+            resp.results.push(r);
+            continue;
+        };
         if version >= 4 {
             let (total, usable) = fs_space(&dir);
             r.total_bytes = total;

@@ -44,36 +44,106 @@ struct LegacyRecord<'a> {
 /// Attribute bit for LogAppendTime in legacy (magic 1) messages.
 const LEGACY_LOG_APPEND_TIME: u8 = 0x08;
 
-/// Converts the complete batches of `raw` to `to_magic` (0 or 1). `fetch_offset` is the
-/// offset the client asked for. The answer is at most `max(limit, size of the first
-/// converted batch)` bytes, cut at a batch boundary; Kafka's lazy conversion bounds it the
-/// same way with `limit = raw.len()`. A partial trailing batch in `raw` is ignored.
+/// Kafka's `Records.LOG_OVERHEAD`: an overflow message is at least its offset and size.
+const MIN_OVERFLOW_LEN: usize = 12;
+/// Kafka's `LazyDownConversionRecordsSend.MAX_READ_SIZE`: stored bytes converted per chunk (and
+/// the most one overflow message covers).
+const MAX_READ_SIZE: usize = 128 * 1024;
+/// Kafka's `DefaultRecordBatch.RECORD_BATCH_OVERHEAD`: the least size an overflow message claims.
+const RECORD_BATCH_OVERHEAD: usize = 61;
+
+/// The records of one partition as Kafka's `LazyDownConversionRecords` /
+/// `LazyDownConversionRecordsSend` answer them: `raw` (the stored bytes read, maybe ending in a
+/// partial batch) converted to `to_magic` (0 or 1) for a fetch at `fetch_offset`.
+///
+/// The answer is exactly `max(raw.len(), size of the first converted batch)` bytes, so a
+/// consumer always gets at least one whole converted batch however much records grow:
+/// converted messages cut at that size (a trailing partial message, which clients ignore), or,
+/// when the converted data is shorter, padded with overflow messages (offset -1, a size past
+/// the end). If no batch converts to anything (control batches only) the answer is one 12-byte
+/// overflow message. After the first converted batch the rest is converted in chunks of up to
+/// 128 KiB of stored data; a chunk holding a zstd batch is replaced by overflow padding, so the
+/// client reads up to it and then gets UNSUPPORTED_COMPRESSION_TYPE when it fetches from there.
+/// A zstd batch before anything converts fails the partition.
 pub fn down_convert(
     raw: &[u8],
     to_magic: i8,
     fetch_offset: i64,
-    limit: usize,
 ) -> Result<Vec<u8>, DownConvertError> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 4);
-    let mut scratch = Vec::new();
+    let mut batches = Vec::new();
     for item in BatchIter::new(raw) {
         let (_, batch) = item.map_err(|FrameError::Corrupt(m)| DownConvertError::Corrupt(m))?;
+        batches.push(batch);
+    }
+    if batches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut scratch = Vec::new();
+    // Kafka converts the first batch with something to send up front, to size the answer.
+    let mut first = None;
+    for (i, batch) in batches.iter().enumerate() {
         let mut converted = Vec::new();
-        match convert_batch(batch, to_magic, fetch_offset, &mut scratch, &mut converted) {
-            Ok(()) => {}
-            // A batch we cannot express ends the answer; only a first batch fails it.
-            Err(e) if out.is_empty() => return Err(e),
-            Err(_) => break,
+        convert_batch(batch, to_magic, fetch_offset, &mut scratch, &mut converted)?;
+        if !converted.is_empty() {
+            first = Some((i, converted));
+            break;
         }
-        if converted.is_empty() {
-            continue;
+    }
+    let Some((first_index, mut out)) = first else {
+        // Nothing to send but stored batches were read: an overflow message alone, which tells
+        // an old consumer the data did not fit.
+        let mut out = Vec::with_capacity(MIN_OVERFLOW_LEN);
+        pad_with_overflow(&mut out, MIN_OVERFLOW_LEN);
+        return Ok(out);
+    };
+    let size = raw.len().max(out.len());
+    out.reserve(size.saturating_sub(out.len()));
+    // Kafka re-reads the batches after the first one only (a converted batch preceded by
+    // empty ones, e.g. a control batch, would be sent twice there); each batch is sent once here.
+    let mut rest = &batches[first_index + 1..];
+    while out.len() < size && !rest.is_empty() {
+        let mut n = 1;
+        let mut stored = rest[0].len();
+        while n < rest.len() && stored + rest[n].len() <= MAX_READ_SIZE {
+            stored += rest[n].len();
+            n += 1;
         }
-        if !out.is_empty() && out.len() + converted.len() > limit {
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let mut converted = Vec::new();
+        let ok = chunk.iter().all(|batch| {
+            convert_batch(batch, to_magic, fetch_offset, &mut scratch, &mut converted).is_ok()
+        });
+        if !ok {
+            // The whole chunk is lost to the overflow padding, as in Kafka.
             break;
         }
         out.extend_from_slice(&converted);
     }
+    if out.len() < size {
+        let remaining = size - out.len();
+        pad_with_overflow(&mut out, remaining);
+    }
+    out.truncate(size);
     Ok(out)
+}
+
+/// Kafka's `buildOverflowBatch`, repeated until `remaining` bytes are written: offset -1 and a
+/// size one past the remaining bytes (at least a batch header), then zeros, each message cut
+/// at 128 KiB and at the end of the answer.
+fn pad_with_overflow(out: &mut Vec<u8>, mut remaining: usize) {
+    while remaining > 0 {
+        let len = MIN_OVERFLOW_LEN.max((remaining + 1).min(MAX_READ_SIZE));
+        let claimed = (remaining + 1)
+            .max(RECORD_BATCH_OVERHEAD)
+            .min(i32::MAX as usize) as i32;
+        let mut message = vec![0u8; len];
+        message[..8].copy_from_slice(&(-1i64).to_be_bytes());
+        message[8..12].copy_from_slice(&claimed.to_be_bytes());
+        let n = len.min(remaining);
+        out.extend_from_slice(&message[..n]);
+        remaining -= n;
+    }
 }
 
 fn convert_batch(
@@ -479,7 +549,7 @@ mod tests {
             let mut raw = v2_batch(10, 3, codec, META);
             raw.extend_from_slice(&v2_batch(13, 2, codec, META));
             for magic in [0i8, 1] {
-                let out = down_convert(&raw, magic, 10, usize::MAX).expect("convert");
+                let out = convert_all(&raw, magic, 10).expect("convert");
                 let msgs = parse_all(&out, magic);
                 let offsets: Vec<i64> = msgs.iter().map(|m| m.0).collect();
                 assert_eq!(offsets, vec![10, 11, 12, 13, 14], "{codec:?} m{magic}");
@@ -507,10 +577,10 @@ mod tests {
     #[test]
     fn uncompressed_skips_records_before_fetch_offset_compressed_keeps_them() {
         let raw = v2_batch(10, 3, CompressionCodec::None, META);
-        let msgs = parse_all(&down_convert(&raw, 1, 11, usize::MAX).expect("test"), 1);
+        let msgs = parse_all(&convert_all(&raw, 1, 11).expect("test"), 1);
         assert_eq!(msgs.iter().map(|m| m.0).collect::<Vec<_>>(), vec![11, 12]);
         let raw = v2_batch(10, 3, CompressionCodec::Gzip, META);
-        let msgs = parse_all(&down_convert(&raw, 1, 11, usize::MAX).expect("test"), 1);
+        let msgs = parse_all(&convert_all(&raw, 1, 11).expect("test"), 1);
         assert_eq!(
             msgs.iter().map(|m| m.0).collect::<Vec<_>>(),
             vec![10, 11, 12]
@@ -525,7 +595,7 @@ mod tests {
         };
         for codec in [CompressionCodec::None, CompressionCodec::Gzip] {
             let raw = v2_batch(0, 2, codec, meta);
-            let out = down_convert(&raw, 1, 0, usize::MAX).expect("test");
+            let out = convert_all(&raw, 1, 0).expect("test");
             assert_eq!(out[17] & 0x08, 0x08);
             let msgs = parse_all(&out, 1);
             assert!(
@@ -533,7 +603,7 @@ mod tests {
                 "{msgs:?}"
             );
             // Magic 0 has no timestamp and no timestamp-type bit.
-            let out = down_convert(&raw, 0, 0, usize::MAX).expect("test");
+            let out = convert_all(&raw, 0, 0).expect("test");
             assert_eq!(out[17] & 0x08, 0);
         }
     }
@@ -551,58 +621,189 @@ mod tests {
         raw.extend_from_slice(&v2_batch(1, 2, CompressionCodec::None, META));
         let partial = v2_batch(3, 2, CompressionCodec::None, META);
         raw.extend_from_slice(&partial[..partial.len() - 5]);
-        let msgs = parse_all(&down_convert(&raw, 1, 0, usize::MAX).expect("test"), 1);
+        let msgs = parse_all(&convert_all(&raw, 1, 0).expect("test"), 1);
         assert_eq!(msgs.iter().map(|m| m.0).collect::<Vec<_>>(), vec![1, 2]);
 
         let z = v2_batch(0, 2, CompressionCodec::Zstd, META);
         assert_eq!(
-            down_convert(&z, 1, 0, usize::MAX),
+            convert_all(&z, 1, 0),
             Err(DownConvertError::UnsupportedCompression)
         );
         // A zstd batch after a convertible one ends the answer instead.
         let mut mixed = v2_batch(0, 1, CompressionCodec::None, META);
         mixed.extend_from_slice(&v2_batch(1, 1, CompressionCodec::Zstd, META));
-        let msgs = parse_all(&down_convert(&mixed, 1, 0, usize::MAX).expect("test"), 1);
+        let msgs = parse_all(&convert_all(&mixed, 1, 0).expect("test"), 1);
         assert_eq!(msgs.len(), 1);
-        assert_eq!(down_convert(&[], 1, 0, usize::MAX), Ok(Vec::new()));
+        assert_eq!(convert_all(&[], 1, 0), Ok(Vec::new()));
+    }
+
+    /// Every complete batch converted, without Kafka's sizing: stops at a batch it cannot
+    /// convert unless that is the first.
+    fn convert_all(
+        raw: &[u8],
+        to_magic: i8,
+        fetch_offset: i64,
+    ) -> Result<Vec<u8>, DownConvertError> {
+        let mut out = Vec::new();
+        let mut scratch = Vec::new();
+        for item in BatchIter::new(raw) {
+            let (_, batch) = item.map_err(|FrameError::Corrupt(m)| DownConvertError::Corrupt(m))?;
+            match convert_batch(batch, to_magic, fetch_offset, &mut scratch, &mut out) {
+                Ok(()) => {}
+                Err(e) if out.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The whole legacy messages at the start of `buf`, as a client reads them (it stops at a
+    /// message that runs past the end).
+    fn whole_prefix(buf: &[u8]) -> &[u8] {
+        let mut p = 0;
+        while p + 12 <= buf.len() {
+            let size = i32::from_be_bytes(buf[p + 8..p + 12].try_into().expect("test"));
+            let end = p + 12 + size.max(0) as usize;
+            if size < 0 || end > buf.len() {
+                break;
+            }
+            p = end;
+        }
+        &buf[..p]
+    }
+
+    /// Kafka's overflow padding of `n` bytes (for `n` up to 128 KiB - 1).
+    fn overflow(n: usize) -> Vec<u8> {
+        let mut m = vec![0u8; n.max(12)];
+        m[..8].copy_from_slice(&(-1i64).to_be_bytes());
+        m[8..12].copy_from_slice(&((n + 1).max(61) as i32).to_be_bytes());
+        m.truncate(n);
+        m
     }
 
     #[test]
-    fn answer_is_bounded_by_the_raw_size_but_holds_the_first_batch() {
-        // Tiny records grow at magic 1 (no varints): the first batch always fits.
+    fn answer_is_the_stored_size_or_the_first_converted_batch() {
+        // Tiny records grow at magic 1 (no varints): the first batch is sent whole.
         let raw = v2_batch(0, 50, CompressionCodec::None, META);
-        let out = down_convert(&raw, 1, 0, raw.len()).expect("test");
+        let out = down_convert(&raw, 1, 0).expect("test");
         assert!(out.len() > raw.len());
-        assert_eq!(parse_all(&out, 1).len(), 50);
-        // With more batches, later ones are only added while under the raw size.
+        assert_eq!(out, convert_all(&raw, 1, 0).expect("test"));
+        // With more batches the answer is the stored size, cut inside a converted batch: the
+        // client gets every whole message that fits, then a partial one it ignores.
         let mut raw = Vec::new();
         for i in 0..4 {
             raw.extend_from_slice(&v2_batch(i * 50, 50, CompressionCodec::None, META));
         }
-        let out = down_convert(&raw, 1, 0, raw.len()).expect("test");
-        assert!(out.len() <= raw.len());
-        let n = parse_all(&out, 1).len();
-        assert!((50..200).contains(&n) && n.is_multiple_of(50), "{n}");
+        let all = convert_all(&raw, 1, 0).expect("test");
+        assert!(all.len() > raw.len());
+        let out = down_convert(&raw, 1, 0).expect("test");
+        assert_eq!(out.len(), raw.len());
+        assert_eq!(out[..], all[..raw.len()]);
+        let whole = parse_all(whole_prefix(&out), 1);
+        // More than the first batch: messages of a stored batch that only partly fits count.
+        assert!(
+            whole.len() > 50 && !whole.len().is_multiple_of(50),
+            "{}",
+            whole.len()
+        );
+        // A partial stored batch at the end counts in the size but is not converted.
+        let mut partial = raw.clone();
+        partial.extend_from_slice(&v2_batch(200, 5, CompressionCodec::None, META)[..30]);
+        let out = down_convert(&partial, 1, 0).expect("test");
+        assert_eq!(out.len(), partial.len());
+        assert_eq!(out[..], all[..partial.len()]);
+        // Only a partial batch: nothing.
+        assert_eq!(down_convert(&partial[raw.len()..], 1, 0), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn shorter_conversions_are_padded_with_an_overflow_message() {
+        // Fetching the last record of an uncompressed batch drops the others: one message,
+        // then overflow padding up to the stored size.
+        let raw = v2_batch(0, 50, CompressionCodec::None, META);
+        let out = down_convert(&raw, 0, 49).expect("test");
+        let one = convert_all(&raw, 0, 49).expect("test");
+        assert_eq!(parse_all(&one, 0).len(), 1);
+        assert_eq!(out.len(), raw.len());
+        assert_eq!(out[..one.len()], one[..]);
+        assert_eq!(out[one.len()..], overflow(raw.len() - one.len())[..]);
+        assert_eq!(
+            whole_prefix(&out),
+            &one[..],
+            "the client ignores the padding"
+        );
+        // A small remainder still claims a batch header's size.
+        let mut pad = Vec::new();
+        pad_with_overflow(&mut pad, 20);
+        assert_eq!(pad, overflow(20));
+        assert_eq!(&pad[8..12], &61i32.to_be_bytes());
+        // Past 128 KiB the padding is a run of overflow messages, the first claiming it all.
+        let mut pad = Vec::new();
+        pad_with_overflow(&mut pad, 200_000);
+        assert_eq!(pad.len(), 200_000);
+        assert_eq!(&pad[8..12], &200_001i32.to_be_bytes());
+        let second = 128 * 1024;
+        assert_eq!(&pad[second..second + 8], &(-1i64).to_be_bytes());
+        assert_eq!(
+            &pad[second + 8..second + 12],
+            &((200_000 - second + 1) as i32).to_be_bytes()
+        );
+    }
+
+    #[test]
+    fn control_only_reads_answer_one_overflow_message() {
+        let control = BatchMeta {
+            control: true,
+            transactional: true,
+            producer_id: 5,
+            producer_epoch: 0,
+            ..META
+        };
+        let raw = v2_batch(0, 1, CompressionCodec::None, control);
+        let out = down_convert(&raw, 1, 0).expect("test");
+        let mut want = (-1i64).to_be_bytes().to_vec();
+        want.extend_from_slice(&61i32.to_be_bytes());
+        assert_eq!(out, want);
+        // A control batch before data: the data is sent (once).
+        let mut raw = raw.clone();
+        raw.extend_from_slice(&v2_batch(1, 2, CompressionCodec::Gzip, META));
+        let out = down_convert(&raw, 1, 0).expect("test");
+        let data = convert_all(&raw, 1, 0).expect("test");
+        assert_eq!(parse_all(whole_prefix(&out), 1).len(), 2);
+        assert_eq!(whole_prefix(&out), &data[..]);
+    }
+
+    #[test]
+    fn zstd_after_the_first_batch_loses_its_chunk_to_padding() {
+        let mut raw = v2_batch(0, 1, CompressionCodec::None, META);
+        let first = convert_all(&raw, 1, 0).expect("test");
+        raw.extend_from_slice(&v2_batch(1, 1, CompressionCodec::None, META));
+        raw.extend_from_slice(&v2_batch(2, 1, CompressionCodec::Zstd, META));
+        let out = down_convert(&raw, 1, 0).expect("test");
+        assert_eq!(out.len(), raw.len());
+        // Offset 1 shares the chunk with the zstd batch: only offset 0 is sent.
+        assert_eq!(whole_prefix(&out), &first[..]);
+        assert_eq!(out[first.len()..], overflow(raw.len() - first.len())[..]);
+        // First in line: the partition fails.
+        let z = v2_batch(0, 2, CompressionCodec::Zstd, META);
+        assert_eq!(
+            down_convert(&z, 1, 0),
+            Err(DownConvertError::UnsupportedCompression)
+        );
     }
 
     #[test]
     fn magic_1_messages_convert_to_magic_0_and_lower_magic_is_copied() {
         let raw = v2_batch(7, 3, CompressionCodec::Gzip, META);
-        let m1 = down_convert(&raw, 1, 0, usize::MAX).expect("test");
+        let m1 = convert_all(&raw, 1, 0).expect("test");
         // Already magic 1: copied as is when magic 1 is allowed.
-        assert_eq!(down_convert(&m1, 1, 0, usize::MAX).expect("test"), m1);
-        let m0 = down_convert(&m1, 0, 0, usize::MAX).expect("test");
+        assert_eq!(convert_all(&m1, 1, 0).expect("test"), m1);
+        let m0 = convert_all(&m1, 0, 0).expect("test");
         let msgs = parse_all(&m0, 0);
         assert_eq!(msgs.iter().map(|m| m.0).collect::<Vec<_>>(), vec![7, 8, 9]);
         assert_eq!(msgs[2].3.as_deref(), Some(&b"v2"[..]));
-        let plain = down_convert(
-            &v2_batch(7, 2, CompressionCodec::None, META),
-            1,
-            0,
-            usize::MAX,
-        )
-        .expect("test");
-        let msgs = parse_all(&down_convert(&plain, 0, 8, usize::MAX).expect("test"), 0);
+        let plain = convert_all(&v2_batch(7, 2, CompressionCodec::None, META), 1, 0).expect("test");
+        let msgs = parse_all(&convert_all(&plain, 0, 8).expect("test"), 0);
         assert_eq!(msgs.iter().map(|m| m.0).collect::<Vec<_>>(), vec![8]);
     }
 

@@ -325,7 +325,14 @@ impl Log {
     }
 
     fn fail<T>(&self, e: std::io::Error) -> Result<T> {
-        self.offline.store(true, Ordering::Release);
+        if !self.offline.swap(true, Ordering::AcqRel) {
+            // Kafka's "Error while ... in dir": the cause, once per log.
+            tracing::error!(
+                "I/O error in the log of {} in dir {}: {e}",
+                self.tp,
+                self.parent_dir.display()
+            );
+        }
         if let Some(h) = &self.on_dir_failure {
             h(&self.parent_dir);
         }

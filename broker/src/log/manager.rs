@@ -452,6 +452,10 @@ pub struct LogManager {
     /// once, so it waits for in-flight runs and no run starts after it (they check
     /// `is_shut_down` under the guard) before the final checkpoints are written.
     task_gate: RwLock<()>,
+    /// Kafka's `LogDirFailureChannel`: each dir is queued once, when it goes offline,
+    /// for the broker's log-dir failure handler (see `replica::log_dir_failure`).
+    failed_dirs_tx: tokio::sync::mpsc::UnboundedSender<PathBuf>,
+    failed_dirs_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<PathBuf>>>,
 }
 
 impl std::fmt::Debug for LogManager {
@@ -501,7 +505,10 @@ impl LogManager {
             });
         }
         let (tx, _rx) = tokio::sync::watch::channel(false);
+        let (failed_dirs_tx, failed_dirs_rx) = tokio::sync::mpsc::unbounded_channel();
         let mgr = Arc::new(LogManager {
+            failed_dirs_tx,
+            failed_dirs_rx: Mutex::new(Some(failed_dirs_rx)),
             topic_configs: RwLock::new(config.topic_configs.clone()),
             config,
             dirs,
@@ -516,7 +523,9 @@ impl LogManager {
         for i in 0..mgr.dirs.len() {
             if let Err(e) = mgr.load_dir(i) {
                 tracing::error!("error loading log dir {}: {e}", mgr.dirs[i].path.display());
-                mgr.dirs[i].offline.store(true, Ordering::Release);
+                // Logs loaded before the error go offline with the dir.
+                let path = mgr.dirs[i].path.clone();
+                mgr.mark_dir_offline(&path);
             }
         }
         if mgr.dirs.iter().all(|d| d.offline.load(Ordering::Acquire)) {
@@ -660,6 +669,7 @@ impl LogManager {
         for d in &self.dirs {
             if d.path == dir && !d.offline.swap(true, Ordering::AcqRel) {
                 tracing::error!("Stopped serving replicas in dir {}", dir.display());
+                let _ = self.failed_dirs_tx.send(d.path.clone());
             }
         }
         for l in self.all_logs() {
@@ -667,6 +677,15 @@ impl LogManager {
                 l.mark_offline();
             }
         }
+    }
+
+    /// The queue of dirs that went offline (each once), for the one failure handler;
+    /// `None` after the first call.
+    pub fn take_failed_dirs(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<PathBuf>> {
+        self.failed_dirs_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     pub fn get_log(&self, tp: &TopicPartition) -> Option<Arc<Log>> {

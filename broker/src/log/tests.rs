@@ -886,6 +886,210 @@ fn legacy_message_sets_are_up_converted_to_magic_2() {
     assert!(matches!(e, Error::CorruptMessage(_)), "{e:?}");
 }
 
+/// A legacy message with its own offset, attributes and optional null key.
+fn legacy_message_at(offset: i64, magic: u8, attrs: u8, ts: i64, key: Option<&[u8]>) -> Vec<u8> {
+    let mut body = vec![magic, attrs];
+    if magic == 1 {
+        body.extend_from_slice(&ts.to_be_bytes());
+    }
+    match key {
+        Some(k) => {
+            body.extend_from_slice(&(k.len() as i32).to_be_bytes());
+            body.extend_from_slice(k);
+        }
+        None => body.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.push(b'v');
+    let mut m = Vec::new();
+    m.extend_from_slice(&offset.to_be_bytes());
+    m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    m.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    m.extend_from_slice(&body);
+    m
+}
+
+/// A gzip magic-1 wrapper (CreateTime) around `inner`, with the wrapper offset `offset`.
+fn legacy_gzip_wrapper(offset: i64, ts: i64, inner: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(inner).expect("gzip");
+    let value = gz.finish().expect("gzip");
+    let mut body = vec![1u8, 1u8];
+    body.extend_from_slice(&ts.to_be_bytes());
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend_from_slice(&(value.len() as i32).to_be_bytes());
+    body.extend_from_slice(&value);
+    let mut m = Vec::new();
+    m.extend_from_slice(&offset.to_be_bytes());
+    m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    m.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    m.extend_from_slice(&body);
+    m
+}
+
+/// Magic 0/1 input follows Kafka's `LogValidator`: every uncompressed message is a batch of its
+/// own (the first bad one fails the append, batch index 0), a compressed wrapper is one batch
+/// (indexes of its inner messages); messages name the offsets the producer wrote (absolute for
+/// inner magic-1 messages); a producer's LogAppendTime, mixed magics and bad wrapper offsets are
+/// refused.
+#[test]
+fn legacy_input_record_errors_follow_kafkas_batches() {
+    use super::config::TimestampType;
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = LogConfig {
+        compact: true,
+        ..small_config()
+    };
+    let log = open(dir.path(), cfg.clone());
+    let now = now_ms();
+    let errors = |e: &Error| match e {
+        Error::RecordValidation {
+            invalid_timestamp,
+            record_errors,
+            ..
+        } => (
+            *invalid_timestamp,
+            record_errors
+                .iter()
+                .map(|r| (r.batch_index, r.message.clone().unwrap_or_default()))
+                .collect::<Vec<_>>(),
+        ),
+        other => panic!("not a record validation error: {other:?}"),
+    };
+    let no_key = "Compacted topic cannot accept message without key in topic partition";
+    // Uncompressed: messages 1 and 3 lack a key; only message 1 is reported, as index 0.
+    let mut set = Vec::new();
+    for (o, k) in [
+        (0, Some(&b"k"[..])),
+        (1, None),
+        (2, Some(&b"k"[..])),
+        (3, None),
+    ] {
+        set.extend(legacy_message_at(o, 1, 0, now, k));
+    }
+    let e = log
+        .append_as_leader(BytesMut::from(&set[..]), 0, AppendOrigin::Client)
+        .expect_err("no key");
+    let (ts, errs) = errors(&e);
+    assert!(!ts);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, 0);
+    assert!(errs[0].1.starts_with(no_key), "{}", errs[0].1);
+    // Compressed wrapper (last offset 10, inner 0..3): inner indexes 1 and 3.
+    let mut inner = Vec::new();
+    for (o, k) in [
+        (0, Some(&b"k"[..])),
+        (1, None),
+        (2, Some(&b"k"[..])),
+        (3, None),
+    ] {
+        inner.extend(legacy_message_at(o, 1, 0, now, k));
+    }
+    let wrapper = legacy_gzip_wrapper(10, now, &inner);
+    let e = log
+        .append_as_leader(BytesMut::from(&wrapper[..]), 0, AppendOrigin::Client)
+        .expect_err("no key");
+    let (_, errs) = errors(&e);
+    assert_eq!(errs.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 3]);
+
+    // Timestamps name the producer's offsets: 2 for the third uncompressed message, and
+    // 10 - 3 + 1 = 8 for the second inner message of the wrapper.
+    let cfg = LogConfig {
+        message_timestamp_before_max_ms: 3_600_000,
+        ..small_config()
+    };
+    log.update_config(cfg.clone());
+    let old = now - 7_200_000;
+    let mut set = Vec::new();
+    for (o, t) in [(0, now), (1, now), (2, old)] {
+        set.extend(legacy_message_at(o, 1, 0, t, Some(b"k")));
+    }
+    let e = log
+        .append_as_leader(BytesMut::from(&set[..]), 0, AppendOrigin::Client)
+        .expect_err("old");
+    let (ts, errs) = errors(&e);
+    assert!(ts);
+    assert_eq!(errs[0].0, 0);
+    assert!(
+        errs[0].1.starts_with(&format!(
+            "Timestamp {old} of message with offset 2 is out of range"
+        )),
+        "{}",
+        errs[0].1
+    );
+    let mut inner = Vec::new();
+    for (o, t) in [(0, now), (1, old), (2, now), (3, now)] {
+        inner.extend(legacy_message_at(o, 1, 0, t, Some(b"k")));
+    }
+    let e = log
+        .append_as_leader(
+            BytesMut::from(&legacy_gzip_wrapper(10, now, &inner)[..]),
+            0,
+            AppendOrigin::Client,
+        )
+        .expect_err("old");
+    let (_, errs) = errors(&e);
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].0, 1);
+    assert!(
+        errs[0].1.starts_with(&format!(
+            "Timestamp {old} of message with offset 8 is out of range"
+        )),
+        "{}",
+        errs[0].1
+    );
+    // A wrapper offset below the last inner offset (and not 0) is invalid.
+    let e = log
+        .append_as_leader(
+            BytesMut::from(&legacy_gzip_wrapper(2, now, &inner)[..]),
+            0,
+            AppendOrigin::Client,
+        )
+        .expect_err("wrapper offset");
+    assert!(
+        matches!(e, Error::InvalidRecord(ref m) if m.contains("wrapper offset '2'")),
+        "{e:?}"
+    );
+    // Mixed magics in one message set.
+    let mut set = legacy_message_at(0, 0, 0, -1, Some(b"k"));
+    set.extend(legacy_message_at(1, 1, 0, now, Some(b"k")));
+    let e = log
+        .append_as_leader(BytesMut::from(&set[..]), 0, AppendOrigin::Client)
+        .expect_err("mixed");
+    assert!(
+        matches!(e, Error::InvalidRecord(ref m) if m.starts_with("Batch magic 1 is not the same as the first batch's magic byte 0")),
+        "{e:?}"
+    );
+
+    // A producer's LogAppendTime bit on a LogAppendTime topic is refused.
+    log.update_config(LogConfig {
+        message_timestamp_type: TimestampType::LogAppendTime,
+        ..cfg
+    });
+    let lat = legacy_message_at(0, 1, 0x08, now, Some(b"k"));
+    let e = log
+        .append_as_leader(BytesMut::from(&lat[..]), 0, AppendOrigin::Client)
+        .expect_err("log append time");
+    let (ts, errs) = errors(&e);
+    assert!(ts);
+    assert_eq!(errs[0].0, 0);
+    assert!(
+        errs[0].1.starts_with(
+            "Invalid timestamp type in message LegacyRecordBatch(offset=0, Record(magic=1, attributes=8, compression=NONE, crc="
+        ) && errs[0].1.ends_with(&format!(
+            "LogAppendTime={now}, key=1 bytes, value=1 bytes)). Producer should not set timestamp type to LogAppendTime."
+        )),
+        "{}",
+        errs[0].1
+    );
+    assert_eq!(log.log_end_offset(), 0, "nothing appended");
+    // Without the bit the same message is taken.
+    let ok = legacy_message_at(0, 1, 0, now, Some(b"k"));
+    log.append_as_leader(BytesMut::from(&ok[..]), 0, AppendOrigin::Client)
+        .expect("create time message");
+}
+
 #[test]
 fn segment_ms_rolls_on_record_time() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -122,12 +122,27 @@ struct RecordFacts {
     key_len: Option<usize>,
     value_len: Option<usize>,
     batch_log_append: bool,
+    /// Magic 0/1 input: how Kafka prints the record, and whether its magic differs from
+    /// the shallow message's.
+    legacy: Option<(LegacyInfo, i8)>,
 }
 
 /// Per-record checks shared by all paths (Kafka `LogValidator.validateRecord`). Returns
 /// `Some((is_timestamp_error, message))`.
 fn check_record(r: &RecordFacts, p: &ValidateParams<'_>) -> Option<(bool, String)> {
     let config = p.config;
+    if let Some((info, outer_magic)) = &r.legacy {
+        if info.magic != *outer_magic {
+            return Some((
+                false,
+                format!(
+                    "Record {}'s magic does not match outer magic {outer_magic} in topic partition {}",
+                    info.describe(r),
+                    p.topic_partition
+                ),
+            ));
+        }
+    }
     if config.compact && r.key_len.is_none() {
         return Some((
             false,
@@ -155,14 +170,20 @@ fn check_record(r: &RecordFacts, p: &ValidateParams<'_>) -> Option<(bool, String
             ));
         }
     } else if r.batch_log_append {
-        return Some((
-            true,
-            format!(
-                "Invalid timestamp type in message DefaultRecord(offset={}, timestamp={}, key={} bytes, value={} bytes). Producer should not set timestamp type to LogAppendTime.",
+        let record = match &r.legacy {
+            Some((info, _)) => info.describe(r),
+            None => format!(
+                "DefaultRecord(offset={}, timestamp={}, key={} bytes, value={} bytes)",
                 r.offset,
                 r.timestamp,
                 r.key_len.unwrap_or(0),
                 r.value_len.unwrap_or(0)
+            ),
+        };
+        return Some((
+            true,
+            format!(
+                "Invalid timestamp type in message {record}. Producer should not set timestamp type to LogAppendTime."
             ),
         ));
     }
@@ -289,10 +310,18 @@ pub fn validate_and_assign_offsets(
     let mut max_timestamp = -1i64;
     let mut first_meta: Option<BatchMeta> = None;
     let mut nbatches = 0usize;
+    let mut first_magic: Option<i8> = None;
     for item in BatchIter::new(&buf) {
         let (_, b) = item.map_err(|FrameError::Corrupt(m)| Error::CorruptMessage(m))?;
         nbatches += 1;
         let magic = b[MAGIC_OFFSET] as i8;
+        let first = *first_magic.get_or_insert(magic);
+        if magic != first {
+            return Err(invalid(format!(
+                "Batch magic {magic} is not the same as the first batch's magic byte {first} in topic partition {}",
+                p.topic_partition
+            )));
+        }
         if magic == 2 {
             let h = BatchHeader::parse(b).ok_or_else(|| invalid("short batch"))?;
             validate_batch_header(&h, p.origin)?;
@@ -334,6 +363,7 @@ pub fn validate_and_assign_offsets(
                     key_len: r.key.map(<[u8]>::len),
                     value_len: r.value.map(<[u8]>::len),
                     batch_log_append: h.is_log_append_time(),
+                    legacy: None,
                 };
                 errors.record(expected_inner, check_record(&facts, p));
                 let off = |s: &[u8]| {
@@ -383,7 +413,12 @@ pub fn validate_and_assign_offsets(
                 });
             }
             let start = arena.len();
-            legacy_records(b, &mut arena)?;
+            let mut infos = Vec::new();
+            legacy_records(b, &mut arena, &mut infos)?;
+            // Kafka treats each shallow message as a batch: an uncompressed one holds one
+            // record (batch index 0), a compressed wrapper its inner messages (0..n). The
+            // wrapper's (or message's) timestamp type is the batch's.
+            let batch_log_append = magic == 1 && b[17] & 0x08 != 0;
             // Records were appended to `arena` as (ts, key, value) triples; re-walk them.
             let mut q = start;
             let mut errors = BatchErrors::default();
@@ -393,12 +428,17 @@ pub fn validate_and_assign_offsets(
                 if magic > 0 {
                     max_timestamp = max_timestamp.max(ts);
                 }
+                let info = infos
+                    .get(batch_index)
+                    .copied()
+                    .ok_or_else(|| Error::Internal("legacy record info".into()))?;
                 let facts = RecordFacts {
-                    offset: batch_index as i64,
+                    offset: info.offset,
                     timestamp: ts,
                     key_len: key.map(|k| k.1),
                     value_len: value.map(|v| v.1),
-                    batch_log_append: false,
+                    batch_log_append,
+                    legacy: Some((info, magic)),
                 };
                 errors.record(batch_index, check_record(&facts, p));
                 recs.push((ts, key, value, 0, (0, 0)));
@@ -536,6 +576,7 @@ fn assign_in_place_uncompressed(
                 key_len: r.key.map(<[u8]>::len),
                 value_len: r.value.map(<[u8]>::len),
                 batch_log_append: h.is_log_append_time(),
+                legacy: None,
             };
             errors.record(count as usize, check_record(&facts, p));
             batch_max = batch_max.max(ts);
@@ -575,10 +616,71 @@ fn assign_in_place_uncompressed(
     })
 }
 
+/// What Kafka knows of one magic 0/1 record besides its key, value and timestamp.
+#[derive(Clone, Copy, Debug)]
+struct LegacyInfo {
+    /// Kafka's `record.offset()`: the message's own offset, or for an inner message of a
+    /// magic-1 wrapper the absolute offset derived from the wrapper's.
+    offset: i64,
+    magic: i8,
+    attributes: u8,
+    crc: u32,
+    /// Timestamp type as Kafka names it (an inner magic-1 message takes its wrapper's).
+    timestamp_type: &'static str,
+}
+
+impl LegacyInfo {
+    /// Kafka's `LegacyRecordBatch.toString` (used in record error messages).
+    fn describe(&self, r: &RecordFacts) -> String {
+        let codec = match self.attributes & 0x07 {
+            0 => "NONE",
+            1 => "GZIP",
+            2 => "SNAPPY",
+            3 => "LZ4",
+            4 => "ZSTD",
+            _ => "UNKNOWN",
+        };
+        let (key, value) = (r.key_len.unwrap_or(0), r.value_len.unwrap_or(0));
+        let record = if self.magic > 0 {
+            format!(
+                "Record(magic={}, attributes={}, compression={codec}, crc={}, {}={}, key={key} bytes, value={value} bytes)",
+                self.magic, self.attributes, self.crc, self.timestamp_type, r.timestamp
+            )
+        } else {
+            format!(
+                "Record(magic={}, attributes={}, compression={codec}, crc={}, key={key} bytes, value={value} bytes)",
+                self.magic, self.attributes, self.crc
+            )
+        };
+        format!("LegacyRecordBatch(offset={}, {record})", self.offset)
+    }
+}
+
+fn legacy_timestamp_type(magic: i8, attrs: u8) -> &'static str {
+    match (magic, attrs & 0x08 != 0) {
+        (0, _) => "NoTimestampType",
+        (_, true) => "LogAppendTime",
+        (_, false) => "CreateTime",
+    }
+}
+
 // Legacy (magic 0/1) parsing into the arena as: ts i64, key len i32 (-1 null), key,
-// value len i32, value. Compressed wrappers are expanded.
-fn legacy_records(msg: &[u8], arena: &mut Vec<u8>) -> Result<()> {
+// value len i32, value; one `LegacyInfo` per record in `infos`. Compressed wrappers are
+// expanded (Kafka's legacy deep iterator, with its errors).
+fn legacy_records(msg: &[u8], arena: &mut Vec<u8>, infos: &mut Vec<LegacyInfo>) -> Result<()> {
     let bad = || invalid("invalid legacy message");
+    let offset = i64::from_be_bytes(
+        msg.get(0..8)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    );
+    let crc = u32::from_be_bytes(
+        msg.get(12..16)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    );
     let magic = msg[16] as i8;
     let attrs = msg[17];
     let mut p = 18;
@@ -614,24 +716,63 @@ fn legacy_records(msg: &[u8], arena: &mut Vec<u8>) -> Result<()> {
     let codec = CompressionCodec::from_id((attrs & 0x07) as i16).ok_or_else(bad)?;
     if codec == CompressionCodec::None {
         push_arena(arena, ts, key, value);
+        infos.push(LegacyInfo {
+            offset,
+            magic,
+            attributes: attrs,
+            crc,
+            timestamp_type: legacy_timestamp_type(magic, attrs),
+        });
         return Ok(());
     }
-    let inner_src = value.ok_or_else(bad)?;
+    let inner_src = value.ok_or_else(|| {
+        invalid(format!(
+            "Found invalid compressed record set with null value (magic = {magic})"
+        ))
+    })?;
     let mut inner = Vec::new();
     decompress(codec, inner_src, &mut inner).map_err(|e| invalid(format!("decompress: {e}")))?;
     let wrapper_log_append = magic == 1 && attrs & 0x08 != 0;
+    let first_info = infos.len();
     for item in BatchIter::new(&inner) {
         let (_, m) = item.map_err(|FrameError::Corrupt(m)| Error::CorruptMessage(m))?;
         if m.get(17).copied().unwrap_or(0) & 0x07 != 0 {
-            return Err(invalid(
-                "Compressed outer record should not have an inner record with a compression attribute set",
-            ));
+            return Err(invalid("Inner messages must not be compressed"));
         }
         check_batch_integrity(m).map_err(Error::CorruptMessage)?;
         let start = arena.len();
-        legacy_records(m, arena)?;
-        if wrapper_log_append {
-            arena[start..start + 8].copy_from_slice(&ts.to_be_bytes());
+        legacy_records(m, arena, infos)?;
+        if let Some(info) = infos.last_mut() {
+            // An inner magic-1 message reads the wrapper's timestamp type (and, for
+            // LogAppendTime, its timestamp).
+            if info.magic == 1 {
+                info.timestamp_type = legacy_timestamp_type(magic, attrs);
+                if wrapper_log_append {
+                    arena[start..start + 8].copy_from_slice(&ts.to_be_bytes());
+                }
+            }
+        }
+    }
+    let Some(last_inner) = infos.get(first_info..).and_then(<[LegacyInfo]>::last) else {
+        return Err(invalid(
+            "Found invalid compressed record set with no inner records",
+        ));
+    };
+    if magic == 1 {
+        // Inner offsets are relative to the wrapper's (last) offset; some librdkafka
+        // versions send wrapper offset 0.
+        let base = if offset == 0 {
+            0
+        } else if offset < last_inner.offset {
+            return Err(invalid(format!(
+                "Found invalid wrapper offset in compressed v1 message set, wrapper offset '{offset}' is less than the last inner message offset '{}' and it is not zero.",
+                last_inner.offset
+            )));
+        } else {
+            offset - last_inner.offset
+        };
+        for info in &mut infos[first_info..] {
+            info.offset += base;
         }
     }
     Ok(())

@@ -7,7 +7,7 @@ use samsa_common::types::TopicPartition;
 use uuid::Uuid;
 
 use super::manager::LogProvider;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::log::{Log, LogManager};
 
 /// `LogProvider` over the broker's `LogManager`.
@@ -23,8 +23,24 @@ impl LogProvider for ManagedLogs {
         &self,
         tp: &TopicPartition,
         topic_id: Option<Uuid>,
-        _is_new: bool,
+        is_new: bool,
     ) -> Result<Arc<Log>> {
+        if let Some(log) = self.0.get_log(tp) {
+            if log.is_offline() {
+                return Err(Error::KafkaStorageError(format!(
+                    "the log of {tp} is in an offline log directory"
+                )));
+            }
+        } else if !is_new {
+            // Kafka: an existing replica may be in a failed dir, so it is never re-created
+            // elsewhere while a dir is offline (it would come back empty).
+            let offline = self.0.offline_dirs();
+            if !offline.is_empty() {
+                return Err(Error::KafkaStorageError(format!(
+                    "Can not create log for {tp} because log directories {offline:?} are offline"
+                )));
+            }
+        }
         let config = self.0.topic_config(&tp.topic);
         self.0.get_or_create_log(tp, topic_id, config)
     }
@@ -35,6 +51,10 @@ impl LogProvider for ManagedLogs {
 
     fn log_dirs(&self) -> Vec<PathBuf> {
         self.0.live_dirs()
+    }
+
+    fn offline_log_dirs(&self) -> Vec<PathBuf> {
+        self.0.offline_dirs()
     }
 
     fn all_logs(&self) -> Vec<Arc<Log>> {

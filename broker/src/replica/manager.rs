@@ -73,8 +73,13 @@ pub trait LogProvider: Send + Sync + std::fmt::Debug {
     ) -> Result<Arc<Log>>;
     /// Rename for async deletion.
     fn delete_log(&self, tp: &TopicPartition) -> Result<()>;
-    /// Every log dir (for HW checkpoints and DescribeLogDirs).
+    /// Every online log dir (for HW checkpoints and DescribeLogDirs).
     fn log_dirs(&self) -> Vec<PathBuf>;
+    /// Log dirs taken offline after an I/O error (DescribeLogDirs answers
+    /// KAFKA_STORAGE_ERROR for them).
+    fn offline_log_dirs(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
     /// Every loaded log (for DescribeLogDirs).
     fn all_logs(&self) -> Vec<Arc<Log>>;
     /// Write `replication-offset-checkpoint` in every log dir.
@@ -458,9 +463,13 @@ impl ReplicaManager {
             .clone()
     }
 
-    /// Leader partition or the right error (NOT_LEADER / UNKNOWN_TOPIC_OR_PARTITION).
+    /// Leader partition or the right error (KAFKA_STORAGE_ERROR / NOT_LEADER /
+    /// UNKNOWN_TOPIC_OR_PARTITION).
     pub fn leader_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>> {
         match self.partition(tp) {
+            Some(p) if p.is_offline() => Err(Error::KafkaStorageError(format!(
+                "partition {tp} is in an offline log directory"
+            ))),
             Some(p) if p.is_leader() => Ok(p),
             Some(_) => Err(Error::NotLeaderOrFollower(format!(
                 "broker {} is not the leader of {tp}",
@@ -474,6 +483,33 @@ impl ReplicaManager {
     }
 
     // ------------------------------------------------------------------ control plane
+
+    /// Kafka `ReplicaManager.handleLogDirFailure` (ZK mode), the replica half: every
+    /// partition whose log lives in `dir` stops fetching and goes offline (answers
+    /// KAFKA_STORAGE_ERROR from now on). Returns the partitions taken offline. The caller
+    /// halts the broker if no dir is left and otherwise tells the controller.
+    pub fn handle_log_dir_failure(&self, dir: &std::path::Path) -> Vec<TopicPartition> {
+        let mut offline = Vec::new();
+        for p in self.partitions() {
+            if p.is_offline() || p.log().is_none_or(|l| l.parent_dir() != dir) {
+                continue;
+            }
+            self.fetchers.remove_partition(&p.tp);
+            let was_leader = p.is_leader();
+            p.mark_offline();
+            if was_leader {
+                self.notify_leadership(&p.tp, None);
+            }
+            offline.push(p.tp.clone());
+        }
+        offline.sort();
+        tracing::warn!(
+            dir = %dir.display(),
+            partitions = ?offline,
+            "stopped fetchers and took partitions offline: their log directory has failed"
+        );
+        offline
+    }
 
     /// Kafka `ReplicaManager.becomeLeaderOrFollower` (ZK mode).
     /// `current_broker_epoch` is our registration epoch (-1 if unknown).
@@ -580,8 +616,15 @@ impl ReplicaManager {
         let partition = self.get_or_create_partition(tp);
         let req_id = (!topic_id.is_nil()).then_some(topic_id);
 
-        // Topic id consistency with the local log's partition.metadata.
+        // Kafka answers KAFKA_STORAGE_ERROR for a replica in an offline log dir; the
+        // controller then treats the replica as offline (moves leadership, shrinks ISR).
         let existing_log = partition.log().or_else(|| self.logs.get_log(tp));
+        if partition.is_offline() || existing_log.as_ref().is_some_and(|l| l.is_offline()) {
+            tracing::warn!(%tp, "ignoring LeaderAndIsr: the replica is in an offline log directory");
+            return codes::KAFKA_STORAGE_ERROR;
+        }
+
+        // Topic id consistency with the local log's partition.metadata.
         if let (Some(id), Some(log)) = (req_id, existing_log.as_ref()) {
             if let Some(local_id) = log.topic_id() {
                 if local_id != id {
@@ -783,6 +826,12 @@ impl ReplicaManager {
     }
 
     fn stop_partition(&self, tp: &TopicPartition, epoch: i32, delete: bool) -> i16 {
+        if self.partition(tp).is_some_and(|p| p.is_offline())
+            || self.logs.get_log(tp).is_some_and(|l| l.is_offline())
+        {
+            // Kafka leaves replicas in an offline dir alone until restart.
+            return codes::KAFKA_STORAGE_ERROR;
+        }
         let Some(partition) = self.partition(tp) else {
             if delete && self.logs.get_log(tp).is_some() {
                 if let Err(e) = self.logs.delete_log(tp) {
@@ -965,6 +1014,9 @@ impl ReplicaManager {
                 codes::UNKNOWN_TOPIC_OR_PARTITION
             });
         };
+        if partition.is_offline() {
+            return FetchPartitionResult::error(codes::KAFKA_STORAGE_ERROR);
+        }
         let view = partition.view();
         let Some(log) = view.log.clone() else {
             return FetchPartitionResult::error(codes::NOT_LEADER_OR_FOLLOWER);
@@ -1449,6 +1501,83 @@ mod tests {
                 "delete={delete}"
             );
         }
+    }
+
+    /// A failed log dir (Kafka's `handleLogDirFailure`): the parked acks=all produce answers
+    /// KAFKA_STORAGE_ERROR at once, and from then on produce, fetch, LeaderAndIsr (even with a
+    /// newer epoch, which is how the controller probes the replica after the notification) and
+    /// StopReplica all answer KAFKA_STORAGE_ERROR; leadership listeners hear of the loss.
+    #[tokio::test]
+    async fn offline_log_dir_answers_kafka_storage_error() {
+        let (rm, logs) = manager(1);
+        let lost = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lost2 = lost.clone();
+        rm.add_leadership_listener(Arc::new(move |tp, epoch| {
+            if epoch.is_none() {
+                lost2.lock().expect("lock").push(tp.clone());
+            }
+        }));
+        rm.become_leader_or_follower(&lisr(1, 1, 3, &[1, 2], &[1, 2]), 7, -1);
+        let rm2 = rm.clone();
+        let producer = tokio::spawn(async move {
+            rm2.append_records(
+                60_000,
+                -1,
+                AppendOrigin::Client,
+                vec![(tp(), batch(2, Compression::None))],
+            )
+            .await
+        });
+        let log = rm.partition(&tp()).and_then(|p| p.log()).expect("log");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while log.log_end_offset() != 2 {
+            assert!(Instant::now() < deadline, "append never happened");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // What the storage layer does on an I/O error, then the failure handler's call.
+        log.mark_offline();
+        assert_eq!(rm.handle_log_dir_failure(logs.dir.path()), vec![tp()]);
+        let out = tokio::time::timeout(Duration::from_secs(10), producer)
+            .await
+            .expect("parked produce completed")
+            .expect("join");
+        assert_eq!(out[0].1.error_code, codes::KAFKA_STORAGE_ERROR);
+        assert_eq!(*lost.lock().expect("lock"), vec![tp()]);
+        // A second report of the same dir changes nothing.
+        assert!(rm.handle_log_dir_failure(logs.dir.path()).is_empty());
+
+        let out = rm
+            .append_records(
+                1000,
+                1,
+                AppendOrigin::Client,
+                vec![(tp(), batch(1, Compression::None))],
+            )
+            .await;
+        assert_eq!(out[0].1.error_code, codes::KAFKA_STORAGE_ERROR);
+        let r = rm.read_partitions(consumer(), &[spec(0)], 1 << 20, &|_| true);
+        assert_eq!(r[0].error_code, codes::KAFKA_STORAGE_ERROR);
+        // Newer epoch, as leader or follower: still refused.
+        for leader in [1, 2] {
+            let resp = rm.become_leader_or_follower(&lisr(1, leader, 4, &[1, 2], &[1, 2]), 7, -1);
+            assert_eq!(code_of(&resp), codes::KAFKA_STORAGE_ERROR);
+        }
+        assert!(!rm.partition(&tp()).expect("partition").is_leader());
+        let mut ps = StopReplicaPartitionState::default();
+        ps.partition_index = 0;
+        ps.leader_epoch = 5;
+        ps.delete_partition = false;
+        let mut ts = StopReplicaTopicState::default();
+        ts.topic_name = TopicName("t".into());
+        ts.partition_states = vec![ps];
+        let mut req = StopReplicaRequest::default();
+        req.controller_epoch = 1;
+        req.broker_epoch = -1;
+        req.topic_states = vec![ts];
+        let r = rm.stop_replicas(&req, 4, -1);
+        assert_eq!(r.partition_errors[0].error_code, codes::KAFKA_STORAGE_ERROR);
+        // The log is kept (not deleted) for the operator to inspect.
+        assert!(log.dir().exists());
     }
 
     /// Leader appends racing with LeaderAndIsr epoch bumps (same leader, as when the

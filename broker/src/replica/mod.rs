@@ -3,6 +3,7 @@
 pub mod alter_partition;
 pub mod fetch_session;
 pub mod fetcher;
+pub mod log_dir_failure;
 pub mod log_provider;
 pub mod manager;
 pub mod offsets;

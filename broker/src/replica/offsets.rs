@@ -260,13 +260,18 @@ impl ReplicaManager {
         }
     }
 
-    /// Hosted logs grouped by log dir (DescribeLogDirs).
-    pub fn log_dir_view(&self) -> BTreeMap<PathBuf, Vec<LogDirPartition>> {
+    /// Hosted logs grouped by online log dir (DescribeLogDirs); offline dirs map to
+    /// `None` (Kafka lists them with KAFKA_STORAGE_ERROR and no partitions).
+    pub fn log_dir_view(&self) -> BTreeMap<PathBuf, Option<Vec<LogDirPartition>>> {
         let mut out: BTreeMap<PathBuf, Vec<LogDirPartition>> = BTreeMap::new();
         for d in self.logs().log_dirs() {
             out.entry(d).or_default();
         }
+        let offline = self.logs().offline_log_dirs();
         for log in self.logs().all_logs() {
+            if offline.iter().any(|d| d == log.parent_dir()) {
+                continue;
+            }
             let lag = (log.high_watermark() - log.log_end_offset()).max(0);
             out.entry(log.parent_dir().to_path_buf())
                 .or_default()
@@ -276,9 +281,16 @@ impl ReplicaManager {
                     offset_lag: lag,
                 });
         }
-        for v in out.values_mut() {
-            v.sort_by(|a, b| a.tp.cmp(&b.tp));
+        let mut view: BTreeMap<PathBuf, Option<Vec<LogDirPartition>>> = out
+            .into_iter()
+            .map(|(d, mut v)| {
+                v.sort_by(|a, b| a.tp.cmp(&b.tp));
+                (d, Some(v))
+            })
+            .collect();
+        for d in offline {
+            view.insert(d, None);
         }
-        out
+        view
     }
 }

@@ -6,6 +6,7 @@
 //! The `Log` has its own internal locking. `transition` is the one exception,
 //! see [`Partition::follower_write`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::BytesMut;
@@ -58,6 +59,9 @@ pub struct Partition {
     transition: Mutex<()>,
     /// Bumped on append, HW / log start moves and role changes (purgatory wake-ups).
     pub signal: PartitionSignal,
+    /// Its log dir failed (Kafka's `HostedPartition.Offline`): every request for it
+    /// answers KAFKA_STORAGE_ERROR until the broker restarts.
+    offline: AtomicBool,
 }
 
 /// A consistent copy of the role data (for handlers).
@@ -85,7 +89,25 @@ impl Partition {
             }),
             transition: Mutex::new(()),
             signal: PartitionSignal::new(),
+            offline: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the partition's log dir has failed.
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
+    }
+
+    /// Takes the partition out of service after its log dir failed: no longer leader or
+    /// follower, so parked acks=all produces and waiting fetches answer at once.
+    pub fn mark_offline(&self) {
+        let _transition = self.lock_transition();
+        self.offline.store(true, Ordering::Release);
+        self.with_state(|s| {
+            s.leader = -1;
+            s.followers.clear();
+        });
+        self.signal.bump();
     }
 
     /// Held by LeaderAndIsr while it changes this partition's role, reads the log end
@@ -106,7 +128,7 @@ impl Partition {
         let _transition = self.lock_transition();
         let log = {
             let g = self.r();
-            if g.repl.is_leader() || g.repl.leader_epoch != leader_epoch {
+            if self.is_offline() || g.repl.is_leader() || g.repl.leader_epoch != leader_epoch {
                 return Ok(None);
             }
             match g.log.clone() {
@@ -294,6 +316,9 @@ impl Partition {
 
     /// Delayed-produce check: `(done, error_code)` for `required_offset` (= last offset + 1).
     pub fn check_enough_replicas_reach_offset(&self, required_offset: i64) -> (bool, i16) {
+        if self.is_offline() {
+            return (true, codes::KAFKA_STORAGE_ERROR);
+        }
         let g = self.r();
         let Some(log) = g.log.as_ref().filter(|_| g.repl.is_leader()) else {
             return (true, codes::NOT_LEADER_OR_FOLLOWER);

@@ -66,7 +66,7 @@ fn metadata_isr(addr: &str, topic: &str) -> Option<Vec<i32>> {
 }
 
 /// Waits until every broker in `addrs` serves `isr` (sorted) for partition 0 of `topic`.
-fn wait_metadata_isr(addrs: &[String], topic: &str, isr: &[i32]) {
+pub(crate) fn wait_metadata_isr(addrs: &[String], topic: &str, isr: &[i32]) {
     util::wait_until(&format!("Metadata ISR {isr:?} on every broker"), T, || {
         addrs
             .iter()
@@ -91,6 +91,17 @@ pub(crate) struct LoopResult {
 
 impl ProduceLoop {
     pub(crate) fn start(bootstrap: &str, topic: &str) -> ProduceLoop {
+        ProduceLoop::start_padded(bootstrap, topic, 0)
+    }
+
+    /// Like [`ProduceLoop::start`], each value being `<seq>:` followed by `pad` bytes (to fill
+    /// a segment quickly); [`consume_all`] reads the sequence number back.
+    pub(crate) fn start_padded(bootstrap: &str, topic: &str, pad: usize) -> ProduceLoop {
+        let padding = if pad == 0 {
+            String::new()
+        } else {
+            format!(":{}", "x".repeat(pad))
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicUsize::new(0));
         let (b, t, s, n) = (
@@ -119,7 +130,8 @@ impl ProduceLoop {
                     for _ in 0..20 {
                         let v = seq.to_string();
                         seq += 1;
-                        let rec = FutureRecord::to(&t).partition(0).key(&v).payload(&v);
+                        let value = format!("{v}{padding}");
+                        let rec = FutureRecord::to(&t).partition(0).key(&v).payload(&value);
                         match producer.send_result(rec) {
                             Ok(f) => futs.push((v, f)),
                             Err((e, _)) => r.errors.push(format!("enqueue: {e}")),
@@ -270,7 +282,7 @@ pub(crate) fn read_partition0(bootstrap: &str, topic: &str) -> Vec<(i64, String)
 pub(crate) fn consume_all(bootstrap: &str, topic: &str) -> Vec<u64> {
     read_partition0(bootstrap, topic)
         .into_iter()
-        .map(|(_, v)| v.parse().unwrap())
+        .map(|(_, v)| v.split(':').next().unwrap().parse().unwrap())
         .collect()
 }
 

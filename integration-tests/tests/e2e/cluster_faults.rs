@@ -29,7 +29,12 @@ fn brokers(name: &str, n: i32, extra: &[(&str, &str)]) -> Cluster {
 }
 
 /// CreateTopics with an explicit replica assignment (one replica list per partition).
-fn create_assigned(bootstrap: &str, name: &str, assignment: &[&[i32]], configs: &[(&str, &str)]) {
+pub(crate) fn create_assigned(
+    bootstrap: &str,
+    name: &str,
+    assignment: &[&[i32]],
+    configs: &[(&str, &str)],
+) {
     let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().unwrap();
     let mut nt = NewTopic::new(
         name,

@@ -11,6 +11,11 @@ use serde_json::Value;
 
 pub const BASE_TS: i64 = 1_700_000_000_000;
 
+/// Topic config for topics that hold records stamped [`BASE_TS`] (November 2023): with the
+/// default 7-day `retention.ms` the first retention pass, 30 s after the broker starts, deletes
+/// them, exactly as Kafka would, and a slow test run would then read nothing back.
+pub const KEEP_FOREVER: &[(&str, &str)] = &[("retention.ms", "-1")];
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

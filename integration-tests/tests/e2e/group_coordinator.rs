@@ -34,6 +34,9 @@ use crate::common::create_topic;
 const T: Duration = Duration::from_secs(30);
 const GROUP: &str = "failover-group";
 
+/// Kafka error code 14: the coordinator is still loading its __consumer_offsets partition.
+const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
@@ -145,7 +148,12 @@ fn coordinator_failover_keeps_generation_members_and_offsets() {
     let mut c = Conn::connect(&coord_addr).unwrap();
 
     // Join (member id required first), sync, commit: a Stable group in generation 1.
-    let r = join(&mut c, "");
+    // FindCoordinator names the partition leader even while it is still loading the partition
+    // (as Kafka does); clients retry COORDINATOR_LOAD_IN_PROGRESS, and so does this test.
+    let r = util::wait_until("the coordinator loaded", T, || {
+        let r = join(&mut c, "");
+        (r.error_code != COORDINATOR_LOAD_IN_PROGRESS).then_some(r)
+    });
     assert_eq!(r.error_code, 79, "MEMBER_ID_REQUIRED");
     let member = r.member_id.to_string();
     let r = join(&mut c, &member);
@@ -330,8 +338,12 @@ fn committed_offsets_expire_after_retention() {
             .with_partitions(vec![OffsetCommitRequestPartition::default()
                 .with_partition_index(0)
                 .with_committed_offset(7)])]);
-    let committed_at = std::time::Instant::now();
-    let r: OffsetCommitResponse = c.request(ApiKey::OffsetCommit, 8, &req).unwrap();
+    // Retried while the coordinator is still loading its partition, as clients do.
+    let (r, committed_at) = util::wait_until("the coordinator loaded", T, || {
+        let at = std::time::Instant::now();
+        let r: OffsetCommitResponse = c.request(ApiKey::OffsetCommit, 8, &req).unwrap();
+        (r.topics[0].partitions[0].error_code != COORDINATOR_LOAD_IN_PROGRESS).then_some((r, at))
+    });
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
     let mut fetch = || {
         let req = OffsetFetchRequest::default()

@@ -22,17 +22,20 @@ fn java_admin_topic_lifecycle_and_znodes() {
     cluster.wait_registered(Duration::from_secs(30));
     let b = cluster.bootstrap();
     let zk = cluster.zk();
-    let r = admin(
+    let mut r = admin(&b, "adm", &["cluster", "create"]);
+    // CreateTopics returns once the broker that served it knows the topic; the Admin client
+    // sends its next requests to any broker, and Describe/AlterConfigs check that broker's
+    // metadata cache, as Kafka does. So wait until every broker has the topic before going on.
+    let all: Vec<String> = cluster.brokers.iter().map(|x| x.addr()).collect();
+    crate::cluster::wait_metadata_isr(&all, "adm", &[1, 2, 3]);
+    let more = admin(
         &b,
         "adm",
-        &[
-            "cluster",
-            "create",
-            "describe",
-            "describe_configs",
-            "alter_configs",
-        ],
+        &["describe", "describe_configs", "alter_configs"],
     );
+    r.as_object_mut()
+        .unwrap()
+        .extend(more.as_object().unwrap().clone());
 
     let c = ok(&r, "cluster");
     assert_eq!(c["nodes"].as_array().unwrap().len(), 3);

@@ -14,6 +14,7 @@ mod groups_replication;
 mod harness_smoke;
 mod java_admin;
 mod kcat;
+mod log_dir_failure;
 mod other_clients;
 mod rdkafka_client;
 mod zk_conformance;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use samsa_integration_tests::{clients, Cluster};
 use serde_json::Value;
 
-use crate::common::{create_topic, verify_roundtrip, Expect};
+use crate::common::{create_topic, verify_roundtrip, Expect, KEEP_FOREVER};
 
 fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -17,7 +17,7 @@ fn confluent_kafka_round_trip_every_codec() {
     let b = cluster.bootstrap();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("ck-{codec}");
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let r = clients::python(
             "confluent_roundtrip.py",
             &args(&[&b, &topic, "300", codec]),
@@ -40,7 +40,7 @@ fn kafka_python_round_trip() {
     let b = cluster.bootstrap();
     for codec in ["none", "gzip"] {
         let topic = format!("kp-{codec}");
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let r = clients::python(
             "kafka_python_roundtrip.py",
             &args(&[&b, &topic, "200", codec]),
@@ -63,7 +63,7 @@ fn java_client_round_trip_every_codec_idempotent() {
     let b = cluster.bootstrap();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("java-{codec}");
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let r = clients::java(
             "RoundTrip",
             &args(&[&b, &topic, "300", codec]),
@@ -84,23 +84,35 @@ fn java_client_round_trip_every_codec_idempotent() {
 }
 
 /// Fetch v1 (magic 0) and v2 (magic 1) consumers read what a current producer wrote:
-/// the broker down-converts the magic-2 batches, compressed ones with the same codec.
+/// the broker down-converts the magic-2 batches, compressed ones with the same codec. A Fetch
+/// v3 consumer whose fetch size is below a batch's still reads everything: the first batch is
+/// read whole and sent whole after conversion, however much it grew (answers are cut or padded
+/// to that size as Kafka's lazy down-conversion does).
 #[test]
 fn kafka_python_old_protocol_consumer_reads_down_converted_records() {
     let cluster = Cluster::single("pyold");
     let b = cluster.bootstrap();
     let n = 120;
-    for (codec, api) in [
-        ("none", "0.9"),
-        ("gzip", "0.9"),
-        ("none", "0.10.0"),
-        ("gzip", "0.10.0"),
+    for (codec, api, fetch_bytes) in [
+        ("none", "0.9", 65536),
+        ("gzip", "0.9", 65536),
+        ("none", "0.10.0", 65536),
+        ("gzip", "0.10.0", 65536),
+        ("none", "0.10.1", 512),
+        ("gzip", "0.10.1", 512),
     ] {
         let topic = format!("old-{codec}-{}", api.replace('.', "-"));
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let r = clients::python(
             "kafka_python_old_fetch.py",
-            &args(&[&b, &topic, &n.to_string(), codec, api]),
+            &args(&[
+                &b,
+                &topic,
+                &n.to_string(),
+                codec,
+                api,
+                &fetch_bytes.to_string(),
+            ]),
             Duration::from_secs(120),
         )
         .unwrap();
@@ -198,7 +210,7 @@ fn librdkafka_old_protocol_consumer_reads_down_converted_records() {
     let n = 150usize;
     for codec in ["snappy", "lz4", "none"] {
         let topic = format!("rdold-{codec}");
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let acked = crate::rdkafka_client::produce(&b, &topic, n, codec, "1");
         assert_eq!(acked.len(), n);
         for fallback in ["0.9.0", "0.10.0"] {

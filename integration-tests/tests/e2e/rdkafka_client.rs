@@ -9,7 +9,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, Timestamp, TopicPartitionList};
 use samsa_integration_tests::{util, Cluster};
 
-use crate::common::{client_config, create_topic, rt, BASE_TS};
+use crate::common::{client_config, create_topic, rt, BASE_TS, KEEP_FOREVER};
 
 /// Produces `count` records (keys, headers, timestamps) with `codec`; returns acknowledged offsets.
 pub fn produce(bootstrap: &str, topic: &str, count: usize, codec: &str, acks: &str) -> Vec<i64> {
@@ -123,7 +123,7 @@ fn rdkafka_round_trip_every_codec() {
     // zstd: the rdkafka crate is built without its zstd feature here; zstd is covered by confluent-kafka and Java.
     for codec in ["none", "gzip", "snappy", "lz4"] {
         let topic = format!("rdk-{codec}");
-        create_topic(&b, &topic, 1, 1, &[]);
+        create_topic(&b, &topic, 1, 1, KEEP_FOREVER);
         let offsets = produce(&b, &topic, 200, codec, "all");
         assert_eq!(offsets, (0..200).collect::<Vec<i64>>(), "{codec}");
         consume_and_check(&b, &topic, 0, 200);
@@ -135,7 +135,7 @@ fn rdkafka_round_trip_every_codec() {
 fn rdkafka_acks_1_and_0() {
     let cluster = Cluster::single("rdkacks");
     let b = cluster.bootstrap();
-    create_topic(&b, "acks", 1, 1, &[]);
+    create_topic(&b, "acks", 1, 1, KEEP_FOREVER);
     let offsets = produce(&b, "acks", 50, "none", "1");
     assert_eq!(offsets, (0..50).collect::<Vec<i64>>());
     // acks=0: the producer learns no offsets (-1); the records must still arrive.
