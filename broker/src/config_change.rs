@@ -25,7 +25,7 @@ use samsa_common::zk::znodes::{
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::broker::BrokerContext;
 use crate::log::LogConfig;
@@ -177,7 +177,16 @@ impl<H: ConfigChangeHandler> ConfigChangeListener<H> {
         };
         match entity_type {
             config_type::TOPIC => {
-                let overrides = zk.get_entity_config(entity_type, entity_name).await?;
+                let overrides = match zk.get_entity_config(entity_type, entity_name).await {
+                    Ok(o) => o,
+                    // Another tool wrote JSON we cannot read: as Kafka, log it and move on to
+                    // later notifications instead of retrying this one forever.
+                    Err(e @ samsa_common::error::Error::InvalidZnode { .. }) => {
+                        error!(topic = entity_name, error = %e, "ignoring config change: unreadable topic config znode");
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                };
                 info!(topic = entity_name, config = ?overrides, "processing topic config change");
                 self.handler.topic_config_changed(entity_name, overrides);
             }
@@ -458,5 +467,54 @@ mod tests {
             .expect("listener stops")
             .expect("join");
         assert_eq!(seen.lock().expect("lock").len(), 2);
+    }
+
+    /// A topic config znode holding JSON we cannot read (written by another tool) is skipped
+    /// with an error; it used to fail the whole round again and again, so no later change
+    /// (here, to topic "good") was ever applied.
+    #[tokio::test]
+    async fn unreadable_topic_config_does_not_block_later_changes() {
+        let server = TestZk::start();
+        let zk = ZkSession::connect(&ZkConfig::new(
+            server.connect_string_with_chroot("/ccbad"),
+            Duration::from_secs(10),
+        ))
+        .await
+        .expect("connect");
+        zk.create_top_level_paths().await.expect("paths");
+        let good = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        admin::change_entity_config(&zk, "topics", "bad", &good)
+            .await
+            .expect("write");
+        zk.set(
+            &samsa_common::zk::znodes::ConfigEntityZNode::path("topics", "bad"),
+            b"{\"version\":1,\"config\":[not json",
+            None,
+        )
+        .await
+        .expect("clobber");
+        admin::change_entity_config(&zk, "topics", "good", &good)
+            .await
+            .expect("write");
+
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let mut listener =
+            ConfigChangeListener::new(move |t: &str, o: BTreeMap<String, String>| {
+                if let Ok(mut v) = s2.lock() {
+                    v.push((t.to_string(), o));
+                }
+            });
+        let children = zk
+            .children(ConfigEntityChangeNotificationZNode::PATH)
+            .await
+            .expect("children")
+            .unwrap_or_default();
+        assert_eq!(children.len(), 2);
+        listener.process(&zk, &children).await.expect("round");
+        let v = seen.lock().expect("lock").clone();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].0, "good");
+        assert_eq!(listener.last_executed(), 1);
     }
 }

@@ -13,4 +13,5 @@ pub mod producer_id;
 pub mod replica;
 pub mod sendfile;
 pub mod server;
+pub mod supervise;
 pub mod zk_broker;

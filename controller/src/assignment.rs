@@ -56,6 +56,13 @@ impl AssignmentError {
     }
 }
 
+/// Largest partition count (existing plus new) an assignment is computed for. Kafka 3.9 has no
+/// such limit, but a topic this large could never be stored: its topic znode would take over
+/// 10 MB, far beyond ZooKeeper's `jute.maxbuffer` (1 MiB by default). Without the cap, a
+/// CreateTopics or CreatePartitions asking for 2^31 partitions made the broker build a map that
+/// size and abort on out-of-memory.
+pub const MAX_PARTITIONS: i32 = 1_000_000;
+
 /// Kafka's `RackAwareMode`: how broker racks are taken into account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RackAwareMode {
@@ -143,6 +150,12 @@ pub fn assign_replicas_with(
         return Err(AssignmentError::InvalidReplicationFactor(
             "Replication factor must be larger than 0.".into(),
         ));
+    }
+    let total = i64::from(start_partition_id.max(0)) + i64::from(n_partitions);
+    if total > i64::from(MAX_PARTITIONS) {
+        return Err(AssignmentError::InvalidPartitions(format!(
+            "Number of partitions {total} is larger than the supported maximum of {MAX_PARTITIONS}."
+        )));
     }
     if replication_factor as usize > brokers.len() {
         return Err(AssignmentError::InvalidReplicationFactor(format!(
@@ -315,6 +328,24 @@ pub fn rack_alternated_broker_list<R: AsRef<str>>(rack_of: &HashMap<BrokerId, R>
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A request for 2^31 partitions is refused up front instead of building a map that size
+    /// (out-of-memory abort); the cap counts existing partitions too.
+    #[test]
+    fn partition_counts_are_capped() {
+        let b = unaware([1, 2, 3]);
+        let e = assign_replicas_to_brokers(&b, i32::MAX, 1, 0, 0).unwrap_err();
+        assert_eq!(e.code(), 37);
+        assert!(e.to_string().contains("2147483647"), "{e}");
+        let existing: BTreeMap<i32, Vec<BrokerId>> = BTreeMap::from([(0, vec![1]), (1, vec![2])]);
+        let e = new_partitions_assignment(&b, &existing, MAX_PARTITIONS + 1).unwrap_err();
+        assert_eq!(e.code(), 37);
+        assert_eq!(
+            new_partitions_assignment(&b, &existing, 5).unwrap().len(),
+            3,
+            "ordinary growth still works"
+        );
+    }
 
     fn unaware(ids: impl IntoIterator<Item = i32>) -> Vec<BrokerMetadata> {
         ids.into_iter()

@@ -37,7 +37,9 @@ impl LeaderAndIsr {
     pub fn new_leader_and_isr(&self, leader: BrokerId, isr: Vec<BrokerId>) -> Self {
         Self {
             leader,
-            leader_epoch: self.leader_epoch + 1,
+            // The epoch comes from a state znode any tool may have written: wrap as Kafka's
+            // Java int does rather than panic at i32::MAX.
+            leader_epoch: self.leader_epoch.wrapping_add(1),
             isr,
             leader_recovery_state: self.leader_recovery_state,
             partition_epoch: self.partition_epoch,
@@ -313,6 +315,20 @@ impl ControllerContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state znode written with leader epoch i32::MAX: the next election wraps (Kafka's
+    /// Java int) instead of panicking inside the controller's event loop.
+    #[test]
+    fn leader_epoch_bump_wraps_at_i32_max() {
+        let l = LeaderAndIsr {
+            leader: 1,
+            leader_epoch: i32::MAX,
+            isr: vec![1],
+            leader_recovery_state: 0,
+            partition_epoch: 0,
+        };
+        assert_eq!(l.new_leader_and_isr(2, vec![2]).leader_epoch, i32::MIN);
+    }
 
     #[test]
     fn reassign_to_matches_kafka_example() {

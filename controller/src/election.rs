@@ -61,6 +61,8 @@ impl Controller {
             }
         };
         let me = self.cfg.broker_id;
+        // `/controller_epoch` is plain text any tool can write; Kafka's Java int wraps at
+        // i32::MAX, and so do we (instead of panicking in the election).
         let ops = [
             ZkOp::create(
                 ControllerZNode::PATH,
@@ -69,7 +71,7 @@ impl Controller {
             ),
             ZkOp::set(
                 ControllerEpochZNode::PATH,
-                ControllerEpochZNode::encode(epoch + 1),
+                ControllerEpochZNode::encode(epoch.wrapping_add(1)),
                 Some(version),
             ),
         ];
@@ -82,14 +84,16 @@ impl Controller {
                         _ => None,
                     })
                     .unwrap_or(version + 1);
-                Some((epoch + 1, v))
+                Some((epoch.wrapping_add(1), v))
             }
             Err(e) if e.is_node_exists() || e.is_bad_version() => {
                 // Maybe our own multi succeeded and the reply was lost.
                 let id = self.read_controller_id().await?;
                 let now = self.zk.get_controller_epoch().await?;
                 match (id, now) {
-                    (Some(id), Some((e2, v2))) if id == me && e2 == epoch + 1 => Some((e2, v2)),
+                    (Some(id), Some((e2, v2))) if id == me && e2 == epoch.wrapping_add(1) => {
+                        Some((e2, v2))
+                    }
                     (id, _) => {
                         self.active_id = id;
                         self.publish();
@@ -181,7 +185,7 @@ impl Controller {
         });
     }
 
-    async fn delete_controller_znode(&mut self) -> Result<()> {
+    pub(crate) async fn delete_controller_znode(&mut self) -> Result<()> {
         match self.zk.get(ControllerZNode::PATH).await? {
             Some((d, stat)) => {
                 if ControllerZNode::decode(&d).map(|z| z.broker_id).ok() == Some(self.cfg.broker_id)
@@ -393,5 +397,34 @@ mod tests {
         assert!(!c.active);
         assert_eq!(c.active_id, Some(2));
         assert_eq!(zk.get_controller_id().await.unwrap(), Some(2));
+    }
+
+    /// `/controller_epoch` at i32::MAX (any tool can write it, and elections only ever add
+    /// one): the election wraps as Kafka does instead of panicking, and the new epoch fences
+    /// writes as usual.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn election_wraps_a_controller_epoch_at_i32_max() {
+        let zkd = TestZk::start();
+        let zk = session(&zkd).await;
+        zk.create(
+            ControllerEpochZNode::PATH,
+            &ControllerEpochZNode::encode(i32::MAX),
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (status_tx, _status_rx) = watch::channel(Default::default());
+        let mut c = Controller::new(zk.clone(), ControllerConfig::new(1), tx, status_tx);
+        c.elect().await.unwrap();
+        assert!(c.active);
+        assert_eq!(c.ctx.epoch, i32::MIN);
+        assert_eq!(
+            zk.get_controller_epoch().await.unwrap().unwrap().0,
+            i32::MIN
+        );
+        c.fenced_create("/admin/delete_topics/x", Vec::new())
+            .await
+            .unwrap();
     }
 }

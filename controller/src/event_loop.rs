@@ -5,7 +5,10 @@
 //! every decision and every ZooKeeper write happens here, in order.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, ControlledShutdownRequest,
@@ -107,6 +110,9 @@ pub enum Event {
     /// The broker opened a new ZooKeeper session after an expiry.
     NewSession(ZkSession),
     Shutdown(oneshot::Sender<()>),
+    /// Panics inside event processing (tests of the panic containment in [`Controller::run`]).
+    #[cfg(test)]
+    TestPanic,
 }
 
 /// The controller component of one broker.
@@ -166,9 +172,30 @@ impl Controller {
                 let _ = done.send(());
                 return;
             }
-            self.process(ev).await;
+            // A panic here must not end the task: the broker would keep `/controller` (its
+            // session lives on) with nobody processing events, stalling the whole cluster.
+            let outcome = AssertUnwindSafe(self.process(ev)).catch_unwind().await;
+            if let Err(panic) = outcome {
+                self.after_panic(panic_message(panic.as_ref())).await;
+            }
         }
         self.resign();
+    }
+
+    /// After a panic mid-event the context may be half updated, so it is not trusted: resign
+    /// and, if we were the active controller, give up `/controller`, so that whoever wins the
+    /// next election (us included) rebuilds the state from ZooKeeper. The pause keeps a panic
+    /// that repeats on every failover from spinning.
+    async fn after_panic(&mut self, msg: String) {
+        error!(panic = %msg, "controller event panicked; resigning so the state is rebuilt from ZooKeeper");
+        let was_active = self.active;
+        self.resign();
+        if was_active && self.session_alive {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if let Err(e) = self.delete_controller_znode().await {
+                warn!(error = %e, "could not give up /controller after a panic");
+            }
+        }
     }
 
     async fn process(&mut self, ev: Event) {
@@ -307,6 +334,8 @@ impl Controller {
                 self.elect().await
             }
             Event::Shutdown(_) => return,
+            #[cfg(test)]
+            Event::TestPanic => panic!("test panic in the controller event loop"),
         };
         if let Err(e) = result {
             self.handle_error(e).await;
@@ -1211,5 +1240,16 @@ impl Controller {
                     .await
             }
         }
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
     }
 }

@@ -331,7 +331,47 @@ impl ControllerHandle {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use samsa_common::zk::session::ZkConfig;
+    use samsa_common::zk::testing::TestZk;
+
+    async fn wait_for(h: &ControllerHandle, what: &str, ok: impl Fn(&ControllerStatus) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut rx = h.status_watcher();
+        while !ok(&rx.borrow_and_update()) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            // Err inside: the controller task ended (and dropped the status sender).
+            assert!(
+                matches!(tokio::time::timeout(left, rx.changed()).await, Ok(Ok(()))),
+                "controller gone or timed out waiting for {what}: {:?}",
+                h.status()
+            );
+        }
+    }
+
+    /// A panic while processing an event is contained: the controller gives up `/controller`,
+    /// wins the next election with a fresh context and keeps answering requests, instead of
+    /// the task dying while this broker still holds the role.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_event_does_not_stop_the_controller() {
+        let zkd = TestZk::start();
+        let cfg = ZkConfig::new(
+            zkd.connect_string_with_chroot("/panic"),
+            Duration::from_secs(6),
+        );
+        let zk = ZkSession::connect(&cfg).await.unwrap();
+        zk.create_top_level_paths().await.unwrap();
+        let h = spawn(zk.clone(), ControllerConfig::new(1));
+        wait_for(&h, "first election", |s| s.active && s.epoch == 1).await;
+        h.events.send(Event::TestPanic).unwrap();
+        wait_for(&h, "re-election after the panic", |s| {
+            s.active && s.epoch == 2
+        })
+        .await;
+        assert_eq!(h.list_partition_reassignments(None).await, Ok(vec![]));
+        h.shutdown().await;
+    }
 
     #[test]
     fn versions_follow_ibp() {

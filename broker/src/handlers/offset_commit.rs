@@ -32,7 +32,8 @@ pub async fn handle(
     };
     let now = now_ms();
     // v2-4 carry a retention time: the offset then expires at now + retention (value v1).
-    let expire = (req.retention_time_ms != -1).then(|| now + req.retention_time_ms);
+    // Any i64 arrives here; Kafka adds them as Java longs (wrapping).
+    let expire = (req.retention_time_ms != -1).then(|| now.wrapping_add(req.retention_time_ms));
     let snap = ctx.metadata_cache.snapshot();
     let mut resp = OffsetCommitResponse::default();
     // (topic index, partition index) of each offset sent to the coordinator.

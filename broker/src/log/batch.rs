@@ -88,8 +88,10 @@ impl BatchHeader {
     pub fn total_size(&self) -> usize {
         self.batch_length as usize + LOG_OVERHEAD
     }
+    /// Wraps like Kafka's Java arithmetic: the base offset is outside the CRC, so a damaged
+    /// file or a bad peer can put anything there; callers range-check the result.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + self.last_offset_delta as i64
+        self.base_offset.wrapping_add(self.last_offset_delta as i64)
     }
     pub fn compression(&self) -> i16 {
         self.attributes & attr::COMPRESSION_MASK

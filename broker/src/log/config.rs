@@ -138,6 +138,9 @@ pub struct LogConfig {
     pub remote_log_delete_on_disable: bool,
 }
 
+/// Smallest index file size used: two 12-byte time-index entries (three offset-index ones).
+pub const MIN_INDEX_BYTES: usize = 24;
+
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
@@ -472,6 +475,17 @@ impl LogConfig {
         } else {
             self.message_timestamp_after_max_ms
         }
+    }
+
+    /// `segment.index.bytes` as the index files are sized. Kafka accepts values down to 4, but
+    /// an index needs room for two time-index entries (one is kept for the roll) before any
+    /// append can be indexed; below that every indexed append failed, and since index errors
+    /// are I/O errors, one AlterConfigs took the whole log dir offline. Smaller settings are
+    /// rounded up to [`MIN_INDEX_BYTES`].
+    pub fn index_bytes(&self) -> usize {
+        usize::try_from(self.segment_index_bytes)
+            .unwrap_or(0)
+            .max(MIN_INDEX_BYTES)
     }
 
     /// Segment age limit used for rolling: compacted topics with a finite

@@ -141,7 +141,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, params: &LoadParams) -> Resul
     }
     let epochs = EpochCache::load(dir)?;
     let mut producers = ProducerState::new(dir)?;
-    let max_index = config.segment_index_bytes as usize;
+    let max_index = config.index_bytes();
     let interval = config.index_interval_bytes.max(0) as usize;
     let mut segments: Vec<LogSegment> = Vec::new();
     for &base in logs.keys() {

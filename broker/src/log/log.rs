@@ -608,6 +608,14 @@ impl Log {
             let Some(sb) = super::records::shallow(b) else {
                 return Err(Error::CorruptMessage("short batch".into()));
             };
+            // The base offset and delta are outside the CRC: a negative delta or one that runs
+            // past i64::MAX (nothing could follow it) is a corrupt batch, not an append.
+            if sb.last_offset < sb.base_offset || sb.last_offset == i64::MAX {
+                return Err(Error::CorruptMessage(format!(
+                    "batch in append to {} has offsets {} to {}",
+                    self.tp, sb.base_offset, sb.last_offset
+                )));
+            }
             if first < 0 {
                 first = sb.base_offset;
             } else if sb.base_offset <= last {
@@ -1127,7 +1135,7 @@ impl Log {
         let active = self
             .active_segment()
             .ok_or_else(|| Error::Internal("no segment left".into()))?;
-        if let Err(e) = active.truncate_to(target, config.segment_index_bytes as usize) {
+        if let Err(e) = active.truncate_to(target, config.index_bytes()) {
             return self.fail(e);
         }
         *self.leo.write().unwrap_or_else(|p| p.into_inner()) = LogOffsetMetadata {

@@ -35,4 +35,6 @@ pub use records::FileSlice;
 pub use segment::LogOffsetMetadata;
 
 #[cfg(test)]
+mod corruption_tests;
+#[cfg(test)]
 pub(crate) mod tests;

@@ -1224,7 +1224,8 @@ impl ProducerStateManager {
 
     fn is_producer_expired(&self, now_ms: i64, e: &ProducerStateEntry) -> bool {
         e.current_txn_first_offset.is_none()
-            && now_ms - e.last_timestamp >= self.config.producer_id_expiration_ms
+            // The timestamp comes from a client batch: wrap as Kafka does rather than overflow.
+            && now_ms.wrapping_sub(e.last_timestamp) >= self.config.producer_id_expiration_ms
     }
 
     /// Drops producers idle for `producer.id.expiration.ms` without an open transaction,

@@ -571,7 +571,8 @@ pub fn build_batch(
         max_ts = max_ts.max(r.timestamp);
         rec.clear();
         rec.push(0u8);
-        write_varlong(&mut rec, r.timestamp - base_ts);
+        // Kafka's `DefaultRecord.writeTo` (Java long): any pair of client timestamps encodes.
+        write_varlong(&mut rec, r.timestamp.wrapping_sub(base_ts));
         write_varint(&mut rec, i as i32);
         match r.key {
             Some(k) => {

@@ -124,7 +124,7 @@ impl LogSegment {
         } else if file_already_exists && config.preallocate {
             size = preallocated_end(&file, size)?;
         }
-        let max_index = config.segment_index_bytes as usize;
+        let max_index = config.index_bytes();
         let offset_index = OffsetIndex::open(
             &file_name(dir, base_offset, INDEX_SUFFIX),
             base_offset,
@@ -449,7 +449,12 @@ impl LogSegment {
                     offset: sb.last_offset,
                 });
             }
-            if valid - last_index_entry > index_interval_bytes as u64 {
+            // A segment written under a larger `segment.index.bytes` can need more entries than
+            // fit now: the index just gets sparser (lookups scan further), the load goes on.
+            if valid - last_index_entry > index_interval_bytes as u64
+                && !st.offset_index.is_full()
+                && !st.time_index.is_full()
+            {
                 st.offset_index.append(sb.last_offset, valid as u32)?;
                 let m = self.max_ts_so_far(&mut st);
                 st.time_index.maybe_append(m.timestamp, m.offset, false)?;
@@ -767,7 +772,7 @@ fn first_record_at_or_after(
         let rts = if h.is_log_append_time() {
             h.max_timestamp
         } else {
-            h.base_timestamp + r.timestamp_delta
+            h.base_timestamp.wrapping_add(r.timestamp_delta)
         };
         let off = h.base_offset + r.offset_delta as i64;
         if rts >= ts && off >= starting_offset {

@@ -812,7 +812,7 @@ fn idempotent_duplicates_answer_with_original_offsets() {
 }
 
 /// One legacy (magic 0 or 1) message as old producers send it.
-fn legacy_message(magic: u8, ts: i64, key: &[u8], value: &[u8]) -> Vec<u8> {
+pub(crate) fn legacy_message(magic: u8, ts: i64, key: &[u8], value: &[u8]) -> Vec<u8> {
     let mut body = vec![magic, 0u8];
     if magic == 1 {
         body.extend_from_slice(&ts.to_be_bytes());

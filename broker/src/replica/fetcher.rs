@@ -146,12 +146,23 @@ impl FetcherManager {
         let source = sources.entry(leader.broker_id).or_insert_with(|| {
             let shared = Arc::new(SourceShared::default());
             let task = match tokio::runtime::Handle::try_current() {
-                Ok(h) => h.spawn(run_source(
-                    Arc::downgrade(rm),
-                    leader.clone(),
-                    shared.clone(),
-                    self.config.clone(),
-                )),
+                Ok(h) => {
+                    // The fetch loop re-reads its offsets from the logs, so after a panic it
+                    // can simply start over; without this its partitions would stop
+                    // replicating for good.
+                    let (rm, leader, shared, cfg) = (
+                        Arc::downgrade(rm),
+                        leader.clone(),
+                        shared.clone(),
+                        self.config.clone(),
+                    );
+                    let backoff = Duration::from_millis(cfg.backoff_ms.max(10));
+                    h.spawn(crate::supervise::restart_on_panic(
+                        "replica fetcher",
+                        backoff,
+                        move || run_source(rm.clone(), leader.clone(), shared.clone(), cfg.clone()),
+                    ))
+                }
                 Err(_) => tokio::spawn(async {}),
             };
             Source {

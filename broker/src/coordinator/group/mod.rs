@@ -382,7 +382,11 @@ impl Group {
                     && !self.pending_commits.contains_key(*k)
                     && match o.expire_timestamp {
                         Some(exp) => now >= exp,
-                        None => now - empty_base.unwrap_or(o.commit_timestamp) >= retention_ms,
+                        // v1 commits carry a client timestamp: wrap as Kafka does.
+                        None => {
+                            now.wrapping_sub(empty_base.unwrap_or(o.commit_timestamp))
+                                >= retention_ms
+                        }
                     }
             })
             .map(|(k, _)| k.clone())
@@ -1991,7 +1995,15 @@ pub fn install(ctx: &Arc<crate::broker::BrokerContext>) {
     rt.spawn(async move {
         while let Some((tp, epoch)) = rx.recv().await {
             let Some(ctx) = weak.upgrade() else { return };
-            on_leadership_change(&ctx, tp, epoch);
+            // One bad change must not end this loop: every later load and unload of every
+            // __consumer_offsets partition goes through it.
+            let change = std::panic::AssertUnwindSafe(|| on_leadership_change(&ctx, tp, epoch));
+            if let Err(p) = std::panic::catch_unwind(change) {
+                tracing::error!(
+                    panic = %crate::supervise::panic_message(p.as_ref()),
+                    "group coordinator leadership change panicked"
+                );
+            }
         }
     });
     let weak = Arc::downgrade(ctx);

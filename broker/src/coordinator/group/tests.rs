@@ -776,6 +776,25 @@ async fn expiration_follows_kafkas_rules() {
     assert!(last.1.iter().all(|(k, _)| *k != records::group_key("s")));
 }
 
+/// OffsetCommit v1 lets the client pick the commit timestamp: `now - i64::MIN` overflowed in
+/// the periodic expiration pass (and stopped expiry for every group after it).
+#[tokio::test]
+async fn expiration_survives_extreme_client_commit_timestamps() {
+    let c = GroupCoordinator::new(GroupConfig {
+        offsets_retention_ms: 1000,
+        ..GroupConfig::default()
+    });
+    let _seen = recorder(&c, NONE);
+    c.store_offsets("far-past", vec![(("t".into(), 0), off(1, "", i64::MIN))]);
+    c.store_offsets("far-future", vec![(("t".into(), 0), off(1, "", i64::MAX))]);
+    c.store_offsets("old", vec![(("t".into(), 0), off(1, "", 0))]);
+    // Kafka's Java arithmetic wraps: both extremes come out negative, so neither expires.
+    assert_eq!(c.expire_offsets(now_ms()), 1);
+    assert_eq!(c.fetch_offsets("far-past", None, false).len(), 1);
+    assert_eq!(c.fetch_offsets("far-future", None, false).len(), 1);
+    assert_eq!(c.fetch_offsets("old", None, false).len(), 0);
+}
+
 #[tokio::test]
 async fn empty_consumer_group_expires_from_when_it_became_empty() {
     let c = GroupCoordinator::new(GroupConfig {

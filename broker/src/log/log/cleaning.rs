@@ -63,7 +63,7 @@ impl CleanableLog for Log {
             max_compaction_lag_ms: c.max_compaction_lag_ms,
             min_cleanable_dirty_ratio: c.min_cleanable_dirty_ratio,
             segment_bytes: i64::from(c.segment_bytes),
-            max_index_size: i64::from(c.segment_index_bytes),
+            max_index_size: c.index_bytes() as i64,
         }
     }
 
@@ -180,7 +180,7 @@ impl CleanableLog for Log {
         // Indexes are rebuilt from the cleaned data (the loader would do the same).
         seg.recover(
             config.index_interval_bytes.max(0) as usize,
-            config.segment_index_bytes as usize,
+            config.index_bytes(),
             |_, _| {},
         )?;
         // Recovery resets the transaction index; put the cleaned entries back.
