@@ -12,7 +12,7 @@
 # Env: DEBIAN_MIRROR (default http://deb.debian.org/debian), CARGO_TARGET_DIR (default <repo>/target),
 #      SAMSA_BASE_IMAGE, SAMSA_ZOOKEEPER_IMAGE, SAMSA_KCAT_IMAGE, SAMSA_IMAGE (the tags above;
 #      compose.yaml names the defaults).
-# Needs root (debootstrap), docker, debootstrap (apt-get install debootstrap) and cargo.
+# Needs root (debootstrap), docker and cargo; installs debootstrap from Debian if missing.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +34,7 @@ trap 'rm -rf "$tmp"' EXIT
 if [ "$rebuild_base" = 0 ] && docker image inspect "$base_image" >/dev/null 2>&1; then
     log "$base_image exists; skipping debootstrap (--rebuild-base to remake it)"
 else
-    command -v debootstrap >/dev/null || { echo "debootstrap missing: apt-get install debootstrap" >&2; exit 1; }
+    command -v debootstrap >/dev/null || { log "installing debootstrap"; apt-get install -y -qq debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }; }
     log "debootstrap --variant=minbase bookworm from $mirror (a few minutes)"
     root="$tmp/rootfs"
     debootstrap --variant=minbase bookworm "$root" "$mirror" > "$tmp/debootstrap.log" 2>&1 ||
