@@ -1961,7 +1961,21 @@ fn on_leadership_change(
             c.replicas()
                 .is_ok_and(|rm| rm.leader_partition(&tp).is_ok())
         };
-        let loaded = load::load_partition(&log, buffer, &still_leader);
+        let load =
+            std::panic::AssertUnwindSafe(|| load::load_partition(&log, buffer, &still_leader));
+        let loaded = match std::panic::catch_unwind(load) {
+            Ok(l) => l,
+            Err(panic) => {
+                // Not finished on purpose: its groups answer COORDINATOR_LOAD_IN_PROGRESS (clients
+                // retry) rather than serving no committed offsets, until leadership moves.
+                tracing::error!(
+                    partition = p,
+                    panic = %crate::supervise::panic_message(panic.as_ref()),
+                    "loading a __consumer_offsets partition panicked"
+                );
+                return;
+            }
+        };
         coord.finish_load(p, token, loaded);
     };
     match tokio::runtime::Handle::try_current() {
