@@ -407,3 +407,50 @@ fn illegal_topic_names_do_not_touch_the_log_dir() {
         .expect("legal name");
     m.shutdown().expect("shutdown");
 }
+
+/// Per-file damage that Kafka recovers from rather than failing the load (a failed load takes
+/// the log dir offline): a corrupt producer snapshot is dropped and rebuilt from the log,
+/// damaged indexes are rebuilt.
+#[test]
+fn recoverable_damage_opens_the_log() {
+    for (suffix, clean) in [
+        (".snapshot", true),
+        (".snapshot", false),
+        (".index", true),
+        (".timeindex", true),
+        (".index", false),
+        (".timeindex", false),
+    ] {
+        let root = tempfile::tempdir().expect("tmp");
+        let dir = root.path().join("t-0");
+        let log = Log::open_standalone(&dir, cfg()).expect("open");
+        fill(&log, 12);
+        let leo = log.log_end_offset();
+        if clean {
+            log.close().expect("close");
+        }
+        drop(log);
+        let mut hit = 0;
+        for f in files(&dir) {
+            if f.to_string_lossy().ends_with(suffix) {
+                damage(&f, 1, 0.3, &[0xAB; 16]);
+                hit += 1;
+            }
+        }
+        assert!(hit > 0, "no {suffix} file");
+        let log = Log::open(
+            &dir,
+            TopicPartition::new("t", 0),
+            cfg(),
+            LoadParams {
+                had_clean_shutdown: clean,
+                recovery_point: if clean { leo } else { 0 },
+                ..LoadParams::default()
+            },
+            Arc::new(DeleteQueue::default()),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{suffix} clean={clean}: {e:?}"));
+        assert_eq!(log.log_end_offset(), leo, "{suffix} clean={clean}");
+    }
+}
