@@ -120,7 +120,7 @@ fn exercise(log: &Arc<Log>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
 
     #[test]
     fn damaged_partition_dir_never_panics(
