@@ -454,3 +454,105 @@ fn recoverable_damage_opens_the_log() {
         assert_eq!(log.log_end_offset(), leo, "{suffix} clean={clean}");
     }
 }
+
+/// Header fields outside the CRC can be anything (a client, a leader, a damaged file), and
+/// inside it anything a CRC-fixing client sends. One or two fields at an extreme value, CRC
+/// fixed: produce checks, leader and follower appends, reads, time lookups, down-conversion
+/// and a reopen must not panic (debug builds check every overflow).
+fn extreme_i64() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        Just(0i64),
+        Just(-1),
+        Just(1),
+        Just(i64::MAX),
+        Just(i64::MIN),
+        Just(i64::MAX - 1),
+        Just(i64::MIN + 1),
+        Just(i64::from(i32::MAX)),
+        Just(i64::from(i32::MIN)),
+        any::<i64>(),
+    ]
+}
+
+/// `(byte offset, width)` of each fixed header field of a v2 batch.
+const FIELDS: [(usize, usize); 12] = [
+    (0, 8),  // base offset
+    (8, 4),  // batch length
+    (12, 4), // partition leader epoch
+    (21, 2), // attributes
+    (23, 4), // last offset delta
+    (27, 8), // base timestamp
+    (35, 8), // max timestamp
+    (43, 8), // producer id
+    (51, 2), // producer epoch
+    (53, 4), // base sequence
+    (57, 4), // records count
+    (16, 1), // magic
+];
+
+fn set_field(b: &mut [u8], field: usize, v: i64) {
+    let (at, width) = FIELDS[field % FIELDS.len()];
+    let bytes = v.to_be_bytes();
+    b[at..at + width].copy_from_slice(&bytes[8 - width..]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn extreme_header_fields_never_panic(
+        n in 1usize..4,
+        gzip in any::<bool>(),
+        edits in proptest::collection::vec((0usize..12, extreme_i64()), 1..3),
+        fix in any::<bool>(),
+    ) {
+        let kv: [KV<'_>; 3] = [
+            (Some(b"k1"), Some(b"value-one")),
+            (Some(b"k2"), None),
+            (None, Some(b"v3")),
+        ];
+        let codec = if gzip { CompressionCodec::Gzip } else { CompressionCodec::None };
+        let mut b = batch(0, &kv[..n], codec, 5, 0);
+        for (f, v) in &edits {
+            set_field(&mut b, *f, *v);
+        }
+        if fix && b.len() >= 21 {
+            fix_crc(&mut b);
+        }
+        let _ = crate::handlers::produce::validate_records(9, &b);
+        let _ = super::down_convert::down_convert(&b, 1, 0);
+        let _ = super::down_convert::down_convert(&b, 0, 0);
+        let (root, log) = fresh();
+        log.append_as_leader(records_at(&[now_ms()]), 0, AppendOrigin::Client).expect("seed");
+        let _ = log.append_as_leader(BytesMut::from(&b[..]), 0, AppendOrigin::Client);
+        let mut f = b.clone();
+        set_field(&mut f, 0, log.log_end_offset());
+        if fix {
+            fix_crc(&mut f);
+        }
+        let _ = log.append_as_follower(&b);
+        let _ = log.append_as_follower(&f);
+        let _ = log.fetch_offset_by_timestamp(0);
+        let _ = log.fetch_offset_by_timestamp(i64::MAX);
+        let _ = log.fetch_offset_by_timestamp(-3);
+        if let Ok(r) = log.read(0, 1 << 20, log.log_end_offset(), true) {
+            for s in &r.slices {
+                let bytes = s.read_to_vec().expect("slice");
+                let _ = super::down_convert::down_convert(&bytes, 1, 0);
+            }
+        }
+        log.remove_expired_producers(now_ms());
+        drop(log);
+        let reopened = Log::open(
+            &root.path().join("t-0"),
+            TopicPartition::new("t", 0),
+            cfg(),
+            LoadParams::default(),
+            Arc::new(DeleteQueue::default()),
+            None,
+        );
+        if let Ok(log) = reopened {
+            exercise(&log);
+        }
+    }
+}
