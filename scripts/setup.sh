@@ -37,13 +37,25 @@ fi
 
 # --- Python clients --------------------------------------------------------------------
 PY="${PYTHON:-python3}"
-if ! "$PY" -c 'import confluent_kafka, kafka, kazoo' >/dev/null 2>&1; then
-  log "pip install confluent-kafka kafka-python kazoo"
+# Pinned so every run tests against the same clients. kafka-python stays on 2.3.x: 3.0.x can
+# drop a JoinGroup/SyncGroup round that finished between two poll() calls and rejoin at once;
+# with several consumers polled from one thread, its group leader then rebalanced in a loop
+# (seen against Samsa; the same client logic would do it against Kafka).
+PY_PKGS=(confluent-kafka==2.16.1 kafka-python==2.3.3 kazoo==2.11.0)
+if ! "$PY" - "${PY_PKGS[@]}" >/dev/null 2>&1 <<'PYCHECK'
+import sys
+from importlib.metadata import version
+for spec in sys.argv[1:]:
+    name, want = spec.split("==")
+    assert version(name) == want, spec
+PYCHECK
+then
+  log "pip install ${PY_PKGS[*]}"
   # Debian's system Python refuses global pip installs (PEP 668) unless told otherwise.
-  "$PY" -m pip install -q confluent-kafka kafka-python kazoo 2>/dev/null \
-    || "$PY" -m pip install -q --break-system-packages confluent-kafka kafka-python kazoo
+  "$PY" -m pip install -q "${PY_PKGS[@]}" 2>/dev/null \
+    || "$PY" -m pip install -q --break-system-packages "${PY_PKGS[@]}"
 else
-  log "Python clients present"
+  log "Python clients present (${PY_PKGS[*]})"
 fi
 
 # --- Java Kafka client 3.9.1 ------------------------------------------------------------

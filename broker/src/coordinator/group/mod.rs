@@ -763,7 +763,7 @@ impl GroupCoordinator {
             gs.insert(gid.clone(), g);
             if over {
                 if let Some(g) = gs.get_mut(&gid) {
-                    self.prepare_rebalance(g, &gid);
+                    self.prepare_rebalance(g, &gid, "group is over its max size after loading");
                 }
             }
             n_groups += 1;
@@ -1011,7 +1011,7 @@ impl GroupCoordinator {
                         if let Some(m) = g.members.get_mut(&new_id) {
                             m.join_waiter = Some(tx);
                         }
-                        self.after_join(g, &gid);
+                        self.after_join(g, &gid, "static member rejoined with new metadata");
                         drop(gs);
                         self.arm_heartbeat(&gid, &new_id);
                         return Err(rx.into());
@@ -1058,7 +1058,12 @@ impl GroupCoordinator {
                 m.protocols = a.protocols;
                 m.session_timeout_ms = a.session_timeout_ms;
                 m.rebalance_timeout_ms = a.rebalance_timeout_ms;
-                self.after_join(g, &gid);
+                let reason = if same {
+                    "the leader rejoined"
+                } else {
+                    "a member rejoined with new metadata"
+                };
+                self.after_join(g, &gid, reason);
                 Err(rx.into())
             }
         }
@@ -1097,21 +1102,28 @@ impl GroupCoordinator {
         if g.state == GroupState::PreparingRebalance && g.generation == 0 {
             g.new_member_added = true;
         }
-        self.after_join(g, gid);
+        self.after_join(g, gid, "a new member joined");
         self.arm_heartbeat_locked(g, gid, &id, NEW_MEMBER_JOIN_TIMEOUT_MS as i64);
         rx
     }
 
     /// Start a rebalance if none is running, else see whether the join phase can end.
-    fn after_join(self: &Arc<Self>, g: &mut Group, gid: &str) {
+    fn after_join(self: &Arc<Self>, g: &mut Group, gid: &str, reason: &str) {
         if g.state == GroupState::PreparingRebalance {
             self.try_complete_join(g, gid);
         } else {
-            self.prepare_rebalance(g, gid);
+            self.prepare_rebalance(g, gid, reason);
         }
     }
 
-    fn prepare_rebalance(self: &Arc<Self>, g: &mut Group, gid: &str) {
+    fn prepare_rebalance(self: &Arc<Self>, g: &mut Group, gid: &str, reason: &str) {
+        tracing::info!(
+            group = gid,
+            state = ?g.state,
+            generation = g.generation,
+            reason,
+            "preparing to rebalance group"
+        );
         if g.state == GroupState::CompletingRebalance {
             for m in g.members.values_mut() {
                 m.assignment = Bytes::new();
@@ -1211,6 +1223,12 @@ impl GroupCoordinator {
         }
         g.subscribed_topics = g.compute_subscribed_topics();
         g.set_state(GroupState::CompletingRebalance);
+        tracing::info!(
+            group = gid,
+            generation = g.generation,
+            members = g.members.len(),
+            "stabilized group"
+        );
         let ids: Vec<String> = g.members.keys().cloned().collect();
         g.pending_sync = ids.iter().cloned().collect();
         for id in &ids {
@@ -1258,7 +1276,7 @@ impl GroupCoordinator {
                     g.set_state(GroupState::PreparingRebalance);
                     self.complete_join(g, gid, true);
                 } else {
-                    self.prepare_rebalance(g, gid);
+                    self.prepare_rebalance(g, gid, "members left the group");
                 }
             }
             GroupState::PreparingRebalance => {
@@ -1479,7 +1497,7 @@ impl GroupCoordinator {
                     let _ = w.send(SyncResult::error(e));
                 }
             }
-            self.prepare_rebalance(g, gid);
+            self.prepare_rebalance(g, gid, "storing the group assignment failed");
             return;
         }
         let (pt, pn) = (g.protocol_type.clone(), g.protocol.clone());
