@@ -132,11 +132,26 @@ impl Cluster {
     }
 
     /// Waits until `/brokers/ids/<id>` exists for every broker with a known id.
+    /// Then waits until every broker's metadata cache (its Metadata answer) lists all of them:
+    /// CreateTopics assigns replicas over the brokers the serving broker knows, so an RF=3
+    /// topic created before the UpdateMetadata arrived fails with INVALID_REPLICATION_FACTOR
+    /// (on Kafka too).
     pub fn wait_registered(&self, timeout: Duration) {
+        let mut ids = Vec::new();
         for b in &self.brokers {
             if let Some(id) = b.id {
                 self.zk.wait_for(&format!("/brokers/ids/{id}"), timeout);
+                ids.push(id);
             }
+        }
+        ids.sort();
+        for b in self.brokers.iter().filter(|b| b.id.is_some()) {
+            let addr = b.addr();
+            util::wait_until(
+                &format!("brokers {ids:?} in the metadata of {addr}"),
+                timeout,
+                || (metadata_broker_ids(&addr)? == ids).then_some(()),
+            );
         }
     }
 
@@ -209,4 +224,15 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// Sorted broker ids in `addr`'s Metadata answer (no topics requested); None while unreachable.
+fn metadata_broker_ids(addr: &str) -> Option<Vec<i32>> {
+    use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+    let mut conn = crate::wire::Conn::connect(addr).ok()?;
+    let req = MetadataRequest::default().with_topics(Some(vec![]));
+    let resp: MetadataResponse = conn.request(ApiKey::Metadata, 9, &req).ok()?;
+    let mut ids: Vec<i32> = resp.brokers.iter().map(|b| b.node_id.0).collect();
+    ids.sort();
+    Some(ids)
 }
