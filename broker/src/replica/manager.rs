@@ -1563,17 +1563,7 @@ mod tests {
             assert_eq!(code_of(&resp), codes::KAFKA_STORAGE_ERROR);
         }
         assert!(!rm.partition(&tp()).expect("partition").is_leader());
-        let mut ps = StopReplicaPartitionState::default();
-        ps.partition_index = 0;
-        ps.leader_epoch = 5;
-        ps.delete_partition = false;
-        let mut ts = StopReplicaTopicState::default();
-        ts.topic_name = TopicName("t".into());
-        ts.partition_states = vec![ps];
-        let mut req = StopReplicaRequest::default();
-        req.controller_epoch = 1;
-        req.broker_epoch = -1;
-        req.topic_states = vec![ts];
+        let req = stop_replica_t0(5, false);
         let r = rm.stop_replicas(&req, 4, -1);
         assert_eq!(r.partition_errors[0].error_code, codes::KAFKA_STORAGE_ERROR);
         // The log is kept (not deleted) for the operator to inspect.
@@ -1640,16 +1630,12 @@ mod tests {
         assert_eq!(batches as i64, leo, "one record per batch");
     }
 
-    #[test]
-    fn stop_replica_delete() {
-        let (rm, logs) = manager(1);
-        rm.become_leader_or_follower(&lisr(1, 1, 3, &[1], &[1]), 7, -1);
-        let dir = logs.dir.path().join("t-0");
-        assert!(dir.exists());
+    /// StopReplica (controller epoch 1, no broker epoch) for partition `t-0`.
+    fn stop_replica_t0(leader_epoch: i32, delete: bool) -> StopReplicaRequest {
         let mut ps = StopReplicaPartitionState::default();
         ps.partition_index = 0;
-        ps.leader_epoch = 2;
-        ps.delete_partition = true;
+        ps.leader_epoch = leader_epoch;
+        ps.delete_partition = delete;
         let mut ts = StopReplicaTopicState::default();
         ts.topic_name = TopicName("t".into());
         ts.partition_states = vec![ps];
@@ -1657,6 +1643,16 @@ mod tests {
         req.controller_epoch = 1;
         req.broker_epoch = -1;
         req.topic_states = vec![ts];
+        req
+    }
+
+    #[test]
+    fn stop_replica_delete() {
+        let (rm, logs) = manager(1);
+        rm.become_leader_or_follower(&lisr(1, 1, 3, &[1], &[1]), 7, -1);
+        let dir = logs.dir.path().join("t-0");
+        assert!(dir.exists());
+        let mut req = stop_replica_t0(2, true);
         let r = rm.stop_replicas(&req, 4, -1);
         assert_eq!(r.partition_errors[0].error_code, codes::FENCED_LEADER_EPOCH);
         req.topic_states[0].partition_states[0].leader_epoch = -2;
