@@ -3,7 +3,8 @@
 
 TOOLS="$ROOT/.tools"
 PERF="$TOOLS/librdkafka/examples/rdkafka_performance"
-BIN="$ROOT/target/release/samsa-broker"
+# SAMSA_BENCH_BIN measures another build (e.g. an older commit's, for an A/B comparison).
+BIN="${SAMSA_BENCH_BIN:-$ROOT/target/release/samsa-broker}"
 mkdir -p "$TOOLS"
 
 log() { echo "[bench] $*" >&2; }
@@ -19,7 +20,8 @@ calc() { echo "$*" | bc -l; }
 # Release broker and rdkafka_performance (built from the librdkafka source vendored in the
 # crates.io package rdkafka-sys, which the integration tests already fetch).
 build_bench_tools() {
-  cargo build --release -p samsa-broker --bin samsa-broker --manifest-path "$ROOT/Cargo.toml" >&2
+  [ -n "${SAMSA_BENCH_BIN:-}" ] ||
+    cargo build --release -p samsa-broker --bin samsa-broker --manifest-path "$ROOT/Cargo.toml" >&2
   if [ ! -x "$PERF" ]; then
     cargo fetch --manifest-path "$ROOT/Cargo.toml" >&2
     local src
