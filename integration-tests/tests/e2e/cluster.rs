@@ -49,8 +49,12 @@ pub(crate) fn wait_isr(c: &Cluster, topic: &str, n: usize, timeout: Duration) ->
     })
 }
 
-/// ISR of partition 0 of `topic` as broker `addr` serves it in Metadata v12 (its UpdateMetadata cache).
-fn metadata_isr(addr: &str, topic: &str) -> Option<Vec<i32>> {
+/// Partition 0 of `topic` as broker `addr` serves it in Metadata v12 (its UpdateMetadata cache);
+/// None while unreachable or unknown.
+pub(crate) fn metadata_partition0(
+    addr: &str,
+    topic: &str,
+) -> Option<kafka_protocol::messages::metadata_response::MetadataResponsePartition> {
     use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
     use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
     let mut conn = samsa_integration_tests::wire::Conn::connect(addr).ok()?;
@@ -59,7 +63,17 @@ fn metadata_isr(addr: &str, topic: &str) -> Option<Vec<i32>> {
     let mut req = MetadataRequest::default();
     req.topics = Some(vec![t]);
     let resp: MetadataResponse = conn.request(ApiKey::Metadata, 12, &req).ok()?;
-    let p = resp.topics.first()?.partitions.first()?;
+    resp.topics
+        .into_iter()
+        .next()?
+        .partitions
+        .into_iter()
+        .next()
+}
+
+/// ISR (sorted) of partition 0 of `topic` as broker `addr` serves it.
+fn metadata_isr(addr: &str, topic: &str) -> Option<Vec<i32>> {
+    let p = metadata_partition0(addr, topic)?;
     let mut isr: Vec<i32> = p.isr_nodes.iter().map(|b| b.0).collect();
     isr.sort();
     Some(isr)

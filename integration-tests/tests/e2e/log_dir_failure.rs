@@ -12,11 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{
-    ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, MetadataRequest, MetadataResponse,
-    TopicName,
-};
+use kafka_protocol::messages::{ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use samsa_integration_tests::broker::BrokerSpec;
 use samsa_integration_tests::wire::Conn;
@@ -66,13 +62,7 @@ fn segment_bytes(partition_dir: &Path) -> u64 {
 
 /// `(leader, offline replicas)` of `<topic>-0` in a Metadata v12 answer from `addr`.
 fn metadata_view(addr: &str, topic: &str) -> Option<(i32, Vec<i32>)> {
-    let mut conn = Conn::connect(addr).ok()?;
-    let mut t = MetadataRequestTopic::default();
-    t.name = Some(TopicName(topic.to_string().into()));
-    let mut req = MetadataRequest::default();
-    req.topics = Some(vec![t]);
-    let resp: MetadataResponse = conn.request(ApiKey::Metadata, 12, &req).ok()?;
-    let p = resp.topics.first()?.partitions.first()?;
+    let p = crate::cluster::metadata_partition0(addr, topic)?;
     let mut offline: Vec<i32> = p.offline_replicas.iter().map(|b| b.0).collect();
     offline.sort();
     Some((p.leader_id.0, offline))
