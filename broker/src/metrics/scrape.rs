@@ -156,7 +156,7 @@ fn broker_topic_metrics(f: &mut Families, ctx: Option<&Arc<BrokerContext>>) {
         .and_then(|c| c.replica_manager.get())
         .map(|rm| rm.partitions().iter().map(|p| p.tp.topic.clone()).collect());
     let mut topics = r.topics();
-    topics.retain(|(t, _)| hosted.as_ref().map_or(true, |h| h.contains(t)));
+    topics.retain(|(t, _)| hosted.as_ref().is_none_or(|h| h.contains(t)));
     topics.sort_by(|a, b| a.0.cmp(&b.0));
     let topic_values: Vec<(String, [(&str, u64); 8])> = topics
         .iter()
