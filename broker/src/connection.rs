@@ -16,11 +16,11 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
-use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -292,7 +292,7 @@ async fn write_responses(
     const COALESCE: usize = 64 * 1024;
     let mut pending = BytesMut::new();
     while let Some((chunks, timing)) = rx.recv().await {
-        let dequeued = Instant::now();
+        let dequeued = timing.as_ref().map(|_| Instant::now());
         for chunk in chunks {
             match chunk {
                 Chunk::Bytes(b) => {
@@ -320,7 +320,7 @@ async fn write_responses(
             wr.write_all(&pending).await?;
             pending.clear();
         }
-        if let Some(t) = &timing {
+        if let (Some(t), Some(dequeued)) = (&timing, dequeued) {
             metrics::request_sent(t, dequeued);
         }
     }

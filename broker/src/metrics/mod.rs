@@ -601,4 +601,81 @@ mod tests {
             assert!(e.contains(LISTENER_KEY), "{e}");
         }
     }
+
+    /// A produce and a consumer fetch through the handlers charge the topic's and the
+    /// all-topics BrokerTopicMetrics exactly.
+    #[tokio::test]
+    async fn produce_and_fetch_charge_broker_topic_metrics() {
+        #![allow(clippy::field_reassign_with_default)]
+        use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_protocol::messages::{
+            ApiKey, BrokerId, FetchRequest, ProduceRequest, RequestHeader, TopicName,
+        };
+        use kafka_protocol::records::Compression;
+
+        set_enabled(true);
+        let topic = "metrics-unit-topic";
+        let (ctx, _logs) = crate::replica::testing::leader_context(
+            crate::log::LogConfig::default(),
+            topic,
+            uuid::Uuid::from_u128(0x77),
+        );
+        let records = crate::replica::testing::batch(5, Compression::None).freeze();
+        let len = records.len() as u64;
+        let mut p = PartitionProduceData::default();
+        p.index = 0;
+        p.records = Some(records);
+        let mut t = TopicProduceData::default();
+        t.name = TopicName(topic.to_string().into());
+        t.partition_data = vec![p];
+        let mut req = ProduceRequest::default();
+        req.acks = 1;
+        req.timeout_ms = 5000;
+        req.topic_data = vec![t];
+        let mut h = RequestHeader::default();
+        h.request_api_key = ApiKey::Produce as i16;
+        h.request_api_version = 9;
+        let all_before = registry().all_topics.messages_in.load(Ordering::Relaxed);
+        let (out, timing) = track_request(
+            0,
+            9,
+            Instant::now(),
+            crate::handlers::produce::handle(&ctx, &h, req),
+        )
+        .await;
+        assert!(out.expect("produce").is_some());
+        assert!(timing.is_some());
+        let s = registry().topic(topic);
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        assert_eq!(get(&s.messages_in), 5);
+        assert_eq!(get(&s.bytes_in), len);
+        assert_eq!(get(&s.total_produce_requests), 1);
+        assert!(get(&registry().all_topics.messages_in) >= all_before + 5);
+
+        let mut fp = FetchPartition::default();
+        fp.partition = 0;
+        fp.fetch_offset = 0;
+        fp.partition_max_bytes = 1 << 20;
+        fp.current_leader_epoch = -1;
+        fp.last_fetched_epoch = -1;
+        fp.log_start_offset = -1;
+        let mut ft = FetchTopic::default();
+        ft.topic = TopicName(topic.to_string().into());
+        ft.partitions = vec![fp];
+        let mut freq = FetchRequest::default();
+        freq.replica_id = BrokerId(-1);
+        freq.max_bytes = 1 << 20;
+        freq.session_epoch = -1;
+        freq.topics = vec![ft];
+        let mut fh = RequestHeader::default();
+        fh.request_api_key = ApiKey::Fetch as i16;
+        fh.request_api_version = 12;
+        crate::handlers::fetch::handle(&ctx, &fh, freq)
+            .await
+            .expect("fetch");
+        assert_eq!(get(&s.total_fetch_requests), 1);
+        assert_eq!(get(&s.bytes_out), len);
+        assert_eq!(get(&s.failed_fetch_requests), 0);
+    }
 }
