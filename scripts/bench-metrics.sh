@@ -77,7 +77,27 @@ done
 # One scrape with PARTS partitions hosted (and led) by the broker.
 r=scrape
 start_broker scrape on
-create_topic "$SAMSA" wide "$PARTS" 1
+# In topics of 1,000 partitions, with a generous timeout: the controller writes one state znode each.
+python3 - "$SAMSA" "$PARTS" <<'PY'
+import sys, time
+from confluent_kafka.admin import AdminClient, NewTopic
+boot, parts = sys.argv[1], int(sys.argv[2])
+a = AdminClient({"bootstrap.servers": boot, "socket.timeout.ms": 900000})
+sizes = [1000] * (parts // 1000) + ([parts % 1000] if parts % 1000 else [])
+topics = [NewTopic(f"wide-{i}", n, 1) for i, n in enumerate(sizes)]
+for _, fu in a.create_topics(topics, operation_timeout=600, request_timeout=600).items():
+    fu.result(900)
+deadline = time.time() + 900
+while time.time() < deadline:
+    md = a.list_topics(timeout=30)
+    led = sum(1 for t, m in md.topics.items() if t.startswith("wide-")
+              for p in m.partitions.values() if p.leader >= 0)
+    if led == parts:
+        break
+    time.sleep(1)
+else:
+    sys.exit(f"only {led} of {parts} partitions have a leader")
+PY
 c0=$(cpu_s "$SPID")
 scrape=$(python3 - "http://127.0.0.1:$MP/metrics" "$SCRAPES" <<'PY'
 import statistics, sys, time, urllib.request
