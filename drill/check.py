@@ -185,14 +185,12 @@ def longest_gaps(acks):
 
 
 def stall_in_window(times, start_ms, end_ms):
-    """Longest gap between consecutive acks of any partition that overlaps [start, end]."""
+    """Longest gap between consecutive acks of any partition that began while the fault was
+    being injected ([start, end]): the produce stall the fault caused. Gaps that began earlier
+    belong to the fault before."""
     worst = 0
     for t in times.values():
-        prev = None
-        for ms in t:
-            if prev is not None and ms >= start_ms and prev <= end_ms:
+        for prev, ms in zip(t, t[1:]):
+            if start_ms <= prev <= end_ms:
                 worst = max(worst, ms - prev)
-            if ms > end_ms and prev is not None and prev > end_ms:
-                break
-            prev = ms
     return worst
