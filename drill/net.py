@@ -11,10 +11,16 @@ Faults are nft rules in the target host's namespace (drops, asymmetric drops, ra
 made with what it has: loss from nft's `numgen random`, delay from tbf queueing.
 """
 
+import os
 import subprocess
 
-PREFIX = "sdrill"
-SUBNET = "10.77.0"
+# DRILL_TAG (a digit, default 0) lets two drills run side by side: its own namespaces, veth names
+# and subnet 10.77.<tag>.0/24.
+TAG = os.environ.get("DRILL_TAG", "0")
+if not (TAG.isdigit() and len(TAG) == 1):
+    raise SystemExit("DRILL_TAG must be one digit")
+PREFIX = "sdrill" if TAG == "0" else f"sdrill{TAG}"
+SUBNET = f"10.77.{TAG}"
 SWITCH = f"{PREFIX}-sw"
 
 
@@ -52,7 +58,7 @@ def setup(hosts):
         n = ns(name)
         run("ip", "netns", "add", n)
         # Interface names are at most 15 bytes; index-based names avoid collisions.
-        a, b = f"sdh{i}", f"sdp{i}"
+        a, b = f"sd{TAG}h{i}", f"sd{TAG}p{i}"
         run("ip", "link", "add", a, "type", "veth", "peer", "name", b)
         run("ip", "link", "set", a, "netns", n)
         run("ip", "link", "set", b, "netns", SWITCH)
