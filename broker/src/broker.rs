@@ -64,6 +64,8 @@ pub struct BrokerContext {
     pub controller: ControllerSlot,
     /// Classic consumer-group coordinator.
     pub groups: Arc<crate::coordinator::group::GroupCoordinator>,
+    /// Transaction coordinator (`__transaction_state` partitions this broker leads).
+    pub txns: Arc<crate::coordinator::txn::TxnCoordinator>,
 }
 
 /// Holder of the [`samsa_controller::ControllerHandle`] (which is not `Debug`).
@@ -111,6 +113,7 @@ impl BrokerContext {
                 required_acks: config.offsets_commit_required_acks,
             },
         );
+        let config_ref = config.clone();
         Self {
             broker_id: config.broker_id,
             config,
@@ -124,6 +127,9 @@ impl BrokerContext {
             log_manager: OnceLock::new(),
             controller: ControllerSlot::default(),
             groups,
+            txns: crate::coordinator::txn::TxnCoordinator::new(
+                crate::coordinator::txn::config_from(&config_ref),
+            ),
         }
     }
 
@@ -268,6 +274,8 @@ impl Broker {
             crate::replica::log_dir_failure::spawn(ctx.clone(), lm);
             // Group coordinator follows leadership of `__consumer_offsets` partitions.
             crate::coordinator::group::install(&ctx);
+            // Transaction coordinator follows leadership of `__transaction_state` partitions.
+            crate::coordinator::txn::install(&ctx);
         }
 
         // Register /brokers/ids/<id> (broker epoch = czxid); re-registers after session expiry.
