@@ -106,7 +106,8 @@ pub async fn handle(
     for marker in &req.markers {
         let pid = marker.producer_id.0;
         let commit = marker.transaction_result;
-        let mut immediate: ProducerErrors = Vec::new();
+        // Results in request order: UNKNOWN_TOPIC_OR_PARTITION at once, the rest after acks.
+        let mut slots: ProducerErrors = Vec::new();
         let mut entries: Vec<(TopicPartition, BytesMut)> = Vec::new();
         for t in &marker.topics {
             for &p in &t.partition_indexes {
@@ -122,19 +123,25 @@ pub async fn handle(
                         marker.coordinator_epoch,
                         now,
                     );
-                    entries.push((tp, batch));
+                    entries.push((tp.clone(), batch));
+                    slots.push((tp.topic, p, codes::NONE));
                 } else {
-                    immediate.push((tp.topic, p, codes::UNKNOWN_TOPIC_OR_PARTITION));
+                    slots.push((tp.topic, p, codes::UNKNOWN_TOPIC_OR_PARTITION));
                 }
             }
         }
         let pending = (!entries.is_empty())
             .then(|| rm.append_records_now(-1, AppendOrigin::Coordinator, entries));
         waits.push(async move {
-            let mut errors = immediate;
+            let mut errors = slots;
             if let Some(pending) = pending {
                 for (tp, r) in pending.wait(timeout).await {
-                    errors.push((tp.topic, tp.partition, r.error_code));
+                    let slot = errors.iter_mut().find(|(t, p, e)| {
+                        *e == codes::NONE && *p == tp.partition && *t == tp.topic
+                    });
+                    if let Some(slot) = slot {
+                        slot.2 = r.error_code;
+                    }
                 }
             }
             (pid, commit, errors)
