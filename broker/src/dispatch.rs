@@ -69,6 +69,7 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::EndTxn,
     ApiKey::DescribeTransactions,
     ApiKey::ListTransactions,
+    ApiKey::WriteTxnMarkers,
 ];
 
 /// Version range (min, max) a Kafka 3.9 ZooKeeper-mode broker advertises for `key`,
@@ -391,6 +392,10 @@ pub async fn dispatch(
         ApiKey::OffsetDelete => respond(
             &header,
             handlers::offset_delete::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::WriteTxnMarkers => respond(
+            &header,
+            handlers::write_txn_markers::handle(ctx, &header, decode(&mut body, v)?).await?,
         ),
         other => Err(Error::UnsupportedVersion(format!(
             "{other:?} is in the version table but has no dispatch arm"

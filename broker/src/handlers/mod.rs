@@ -41,3 +41,4 @@ pub mod produce;
 pub mod stop_replica;
 pub mod sync_group;
 pub mod update_metadata;
+pub mod write_txn_markers;

@@ -26,6 +26,9 @@ use tokio::sync::oneshot;
 
 pub mod load;
 pub mod records;
+mod txn_offsets;
+
+pub use txn_offsets::PendingTxnOffset;
 
 pub mod codes {
     pub const NONE: i16 = 0;
@@ -274,6 +277,9 @@ struct Group {
     /// Append sequence of the cached offset (or of its deletion): a commit completing late
     /// never replaces a newer one, nor revives a deleted one (Kafka's `olderThan` check).
     offset_seq: HashMap<(String, i32), u64>,
+    /// Transactional offset commits by producer id, waiting for their marker (Kafka's
+    /// `pendingTransactionalOffsetCommits`); see `txn_offsets.rs`.
+    pending_txn: HashMap<i64, HashMap<(String, i32), PendingTxnOffset>>,
     new_member_added: bool,
     rebalance_seq: u64,
     /// When the group entered its current state (Kafka's `currentStateTimestamp`).
@@ -298,6 +304,7 @@ impl Group {
             offsets: BTreeMap::new(),
             pending_commits: HashMap::new(),
             offset_seq: HashMap::new(),
+            pending_txn: HashMap::new(),
             new_member_added: false,
             rebalance_seq: 0,
             state_timestamp: Some(now_ms()),
