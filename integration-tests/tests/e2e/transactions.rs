@@ -386,3 +386,120 @@ fn txn_java_producer_commit_abort_and_fencing() {
     assert_eq!(r["describe"]["partitions"], 0);
     cluster.finish();
 }
+
+#[test]
+fn txn_coordinator_aborts_timed_out_transactions_and_expires_ids() {
+    let cluster = Cluster::builder("txntimeout")
+        .brokers(1)
+        .prop(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            300,
+        )
+        .prop("transactional.id.expiration.ms", 3000)
+        .prop(
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+            300,
+        )
+        .start();
+    cluster.wait_registered(T);
+    let b = cluster.bootstrap();
+    create_topic(&b, "tot", 1, 1, &[]);
+    let id = "timeout-tx";
+    let addr = addr_of(&cluster, find_coordinator(&b, id));
+    let mut c = wire::Conn::connect(&addr).unwrap();
+    let r = wait_until("InitProducerId", T, || {
+        let r = init(&mut c, id, 1000);
+        (r.error_code == 0).then_some(r)
+    });
+    let pid = r.producer_id.0;
+    assert_eq!(add(&mut c, id, pid, 0, &[("tot", 0)]), vec![0]);
+    // Past its 1 s timeout the transaction is aborted with an epoch bump (fencing the producer).
+    let d = wait_until("the timed-out transaction is aborted", T, || {
+        let d = describe(&mut c, id);
+        (d.1 == "CompleteAbort").then_some(d)
+    });
+    assert_eq!((d.2, d.3), (pid, 1));
+    assert_eq!(end(&mut c, id, pid, 0, true), 90);
+    assert_eq!(add(&mut c, id, pid, 0, &[("tot", 0)]), vec![90]);
+    // Idle for transactional.id.expiration.ms: tombstoned and forgotten.
+    wait_until("the transactional id expires", T, || {
+        (describe(&mut c, id).0 == 105).then_some(())
+    });
+    assert_eq!(end(&mut c, id, pid, 1, false), 49);
+    // A new InitProducerId starts afresh with a new producer id.
+    let r = init(&mut c, id, 1000);
+    assert_eq!((r.error_code, r.producer_epoch), (0, 0));
+    assert_ne!(r.producer_id.0, pid);
+    cluster.finish();
+}
+
+#[test]
+fn txn_coordinator_bad_input_gets_error_codes() {
+    let cluster = Cluster::builder("txnbad").brokers(1).start();
+    cluster.wait_registered(T);
+    let b = cluster.bootstrap();
+    create_topic(&b, "badt", 1, 1, &[]);
+    let addr = addr_of(&cluster, find_coordinator(&b, "bad-tx"));
+    let mut c = wire::Conn::connect(&addr).unwrap();
+    // An empty transactional id; a producer id without an epoch.
+    assert_eq!(init(&mut c, "", 1000).error_code, 42);
+    let mut req = InitProducerIdRequest::default();
+    req.transactional_id = Some(txn_id("bad-tx"));
+    req.transaction_timeout_ms = 1000;
+    req.producer_id = ProducerId(5);
+    req.producer_epoch = -1;
+    let r: InitProducerIdResponse = c.request(ApiKey::InitProducerId, 4, &req).unwrap();
+    assert_eq!(r.error_code, 42);
+    // KIP-360 with a producer id the coordinator never gave out, for a new id: accepted
+    // (the metadata was just created), as Kafka does.
+    req.producer_epoch = 3;
+    let r: InitProducerIdResponse = wait_until("InitProducerId", T, || {
+        let r: InitProducerIdResponse = c.request(ApiKey::InitProducerId, 4, &req).ok()?;
+        (r.error_code == 0).then_some(r)
+    });
+    let pid = r.producer_id.0;
+    // ... but not once it exists with another id.
+    let r: InitProducerIdResponse = c.request(ApiKey::InitProducerId, 4, &req).unwrap();
+    assert_eq!(r.error_code, 90);
+    req.producer_id = ProducerId(pid);
+    req.producer_epoch = 0;
+    let r: InitProducerIdResponse = c.request(ApiKey::InitProducerId, 3, &req).unwrap();
+    assert_eq!((r.error_code, r.producer_epoch), (0, 1));
+    // Below v4 PRODUCER_FENCED is INVALID_PRODUCER_EPOCH.
+    req.producer_id = ProducerId(pid + 1000);
+    let r: InitProducerIdResponse = c.request(ApiKey::InitProducerId, 3, &req).unwrap();
+    assert_eq!(r.error_code, 47);
+    // EndTxn / AddPartitionsToTxn for empty ids, negative partitions, empty batches.
+    assert_eq!(end(&mut c, "", pid, 1, true), 42);
+    assert_eq!(add(&mut c, "bad-tx", pid, 1, &[("badt", -1)]), vec![3]);
+    assert_eq!(verify(&mut c, "", pid, 1, &[("badt", 0)]), vec![42]);
+    let mut empty = AddPartitionsToTxnRequest::default();
+    empty.transactions = vec![];
+    let r: AddPartitionsToTxnResponse = c.request(ApiKey::AddPartitionsToTxn, 5, &empty).unwrap();
+    assert!(r.results_by_transaction.is_empty());
+    // Unknown transactional ids are not found; many at once are fine.
+    let mut req = DescribeTransactionsRequest::default();
+    req.transactional_ids = (0..200).map(|i| txn_id(&format!("nope-{i}"))).collect();
+    let r: DescribeTransactionsResponse = c.request(ApiKey::DescribeTransactions, 0, &req).unwrap();
+    assert_eq!(r.transaction_states.len(), 200);
+    assert!(r
+        .transaction_states
+        .iter()
+        .all(|s| s.error_code == 105 || s.error_code == 16));
+    // Garbage bodies close the connection but leave the broker serving.
+    for key in [24i16, 25, 26, 65, 66] {
+        let mut g = wire::Conn::connect(&addr).unwrap();
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&key.to_be_bytes());
+        frame.extend_from_slice(&1i16.to_be_bytes());
+        frame.extend_from_slice(&7i32.to_be_bytes());
+        frame.extend_from_slice(&(-1i16).to_be_bytes());
+        frame.extend_from_slice(&[0xff; 9]);
+        let mut msg = (frame.len() as i32).to_be_bytes().to_vec();
+        msg.extend_from_slice(&frame);
+        g.send_raw(&msg).unwrap();
+        let _ = g.read_frame();
+    }
+    assert_eq!(describe(&mut c, "bad-tx").1, "Empty");
+    cluster.finish();
+}
