@@ -335,7 +335,10 @@ fn txn_coordinator_failover_keeps_open_transactions() {
         (d.0 == 0).then_some(d)
     });
     assert_eq!((d.1.as_str(), d.2, d.3, d.4), ("Ongoing", pid, 0, 1));
-    assert_eq!(end(&mut c, id, pid, 0, true), 0);
+    // Retriable answers (a reload after another leader-epoch bump) are retried, as clients do.
+    wait_until("EndTxn commit accepted", T, || {
+        matches!(end(&mut c, id, pid, 0, true), 0 | 51).then_some(())
+    });
     wait_until("CompleteCommit on the new coordinator", T, || {
         (describe(&mut c, id).1 == "CompleteCommit").then_some(())
     });
@@ -501,5 +504,78 @@ fn txn_coordinator_bad_input_gets_error_codes() {
         let _ = g.read_frame();
     }
     assert_eq!(describe(&mut c, "bad-tx").1, "Empty");
+    cluster.finish();
+}
+
+/// A transaction left in PrepareCommit (its only partition's leader is down, so no marker can be
+/// written) survives the loss of its coordinator: the new coordinator loads it, keeps sending the
+/// marker, and completes the commit once the leader is back.
+#[test]
+fn txn_coordinator_failover_finishes_prepared_commit() {
+    let mut cluster = Cluster::builder("txnprep").brokers(3).start();
+    cluster.wait_registered(T);
+    let b = cluster.bootstrap();
+    create_topic(&b, "prep", 1, 1, &[]);
+    let data_leader = wait_until("a leader for prep-0", T, || {
+        let l = crate::cluster::leader_of(&cluster, "prep");
+        (l >= 0).then_some(l)
+    });
+    // A transactional id coordinated by another broker.
+    let (id, coord) = (0..50)
+        .map(|i| format!("prep-tx-{i}"))
+        .find_map(|id| {
+            let c = find_coordinator(&addr_of(&cluster, data_leader), &id);
+            (c != data_leader).then_some((id, c))
+        })
+        .unwrap();
+    let id = id.as_str();
+    let mut c = wire::Conn::connect(&addr_of(&cluster, coord)).unwrap();
+    let r = wait_until("InitProducerId", T, || {
+        let r = init(&mut c, id, 60_000);
+        (r.error_code == 0).then_some(r)
+    });
+    let pid = r.producer_id.0;
+    assert_eq!(add(&mut c, id, pid, 0, &[("prep", 0)]), vec![0]);
+    cluster.broker(data_leader).kill9();
+    // The controller's ISR shrink after the kill bumps the leader epoch of the coordinator's
+    // partition too, which reloads it (Kafka's onElection): a commit caught in that reload gets
+    // a retriable error and is retried, as clients do; a retry of a written commit gets
+    // CONCURRENT_TRANSACTIONS while its marker is pending.
+    wait_until("EndTxn commit accepted", T, || {
+        matches!(end(&mut c, id, pid, 0, true), 0 | 51).then_some(())
+    });
+    let d = wait_until("PrepareCommit", T, || {
+        let d = describe(&mut c, id);
+        (d.0 == 0).then_some(d)
+    });
+    assert_eq!(d.1, "PrepareCommit");
+    assert_eq!(end(&mut c, id, pid, 0, true), 51, "markers still in flight");
+    drop(c);
+    cluster.broker(coord).kill9();
+    let survivor = cluster
+        .brokers
+        .iter()
+        .find(|x| x.id != Some(coord) && x.id != Some(data_leader))
+        .unwrap();
+    let survivor_id = survivor.id.unwrap();
+    let survivor = survivor.addr();
+    wait_until("the survivor coordinates the id", T, || {
+        (find_coordinator(&survivor, id) == survivor_id).then_some(())
+    });
+    let mut c = wire::Conn::connect(&survivor).unwrap();
+    let d = wait_until("the prepared transaction is loaded", T, || {
+        let d = describe(&mut c, id);
+        (d.0 == 0).then_some(d)
+    });
+    assert_eq!((d.1.as_str(), d.2, d.4), ("PrepareCommit", pid, 1));
+    cluster.restart_killed(data_leader).unwrap();
+    wait_until("the commit completes after the leader returns", T, || {
+        (describe(&mut c, id).1 == "CompleteCommit").then_some(())
+    });
+    let leader = addr_of(&cluster, data_leader);
+    wait_until("the COMMIT marker is in prep-0", T, || {
+        (latest_offset(&leader, "prep", 0) == 1).then_some(())
+    });
+    cluster.restart_killed(coord).unwrap();
     cluster.finish();
 }
