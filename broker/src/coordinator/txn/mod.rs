@@ -173,8 +173,8 @@ pub fn install(ctx: &Arc<crate::broker::BrokerContext>) {
 
     // Writes: one record batch to the partition, acks -1, origin coordinator.
     let weak = Arc::downgrade(ctx);
-    ctx.txns
-        .set_append(Arc::new(move |partition, recs, timeout| {
+    ctx.txns.set_append(Arc::new(
+        move |partition, coordinator_epoch, recs, timeout| {
             let Some(ctx) = weak.upgrade() else {
                 return Box::pin(std::future::ready(codes::COORDINATOR_NOT_AVAILABLE));
             };
@@ -185,6 +185,13 @@ pub fn install(ctx: &Arc<crate::broker::BrokerContext>) {
                 topic: TOPIC.to_string(),
                 partition,
             };
+            // Only the leader in the coordinator epoch the write was prepared in may append it.
+            if !rm
+                .leader_partition(&tp)
+                .is_ok_and(|p| p.leader_epoch() == coordinator_epoch)
+            {
+                return Box::pin(std::future::ready(codes::NOT_LEADER_OR_FOLLOWER));
+            }
             let pending = rm.append_records_now(
                 -1,
                 crate::log::AppendOrigin::Coordinator,
@@ -199,7 +206,8 @@ pub fn install(ctx: &Arc<crate::broker::BrokerContext>) {
                     .map(|(_, r)| r.error_code)
                     .unwrap_or(codes::NONE)
             })
-        }));
+        },
+    ));
 
     // Producer ids: the broker's blocks (claimed from the controller / ZooKeeper).
     let weak = Arc::downgrade(ctx);

@@ -19,9 +19,12 @@ use super::records;
 /// Future of an append's final error code (raw produce code; 0 = replicated).
 pub type AppendWait = Pin<Box<dyn Future<Output = i16> + Send>>;
 
-/// (partition, records, timeout ms) -> appends to `__transaction_state-<partition>` now with
-/// acks -1 and returns the wait for the acks.
-pub type AppendFn = Arc<dyn Fn(i32, Vec<(Bytes, Option<Bytes>)>, i32) -> AppendWait + Send + Sync>;
+/// (partition, coordinator epoch, records, timeout ms) -> appends to
+/// `__transaction_state-<partition>` now with acks -1 and returns the wait for the acks; a
+/// partition no longer led in that epoch answers NOT_LEADER_OR_FOLLOWER without appending (a
+/// write prepared by an older coordinator epoch never reaches the log).
+pub type AppendFn =
+    Arc<dyn Fn(i32, i32, Vec<(Bytes, Option<Bytes>)>, i32) -> AppendWait + Send + Sync>;
 
 /// Hands out a new producer id (or an error code).
 pub type PidFn =
@@ -152,6 +155,7 @@ impl TxnCoordinator {
     fn append_now(
         &self,
         partition: i32,
+        coordinator_epoch: i32,
         recs: Vec<(Bytes, Option<Bytes>)>,
         timeout: i32,
     ) -> AppendWait {
@@ -161,7 +165,7 @@ impl TxnCoordinator {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         match f {
-            Some(f) => f(partition, recs, timeout),
+            Some(f) => f(partition, coordinator_epoch, recs, timeout),
             None => Box::pin(std::future::ready(NONE)),
         }
     }
@@ -212,6 +216,7 @@ impl TxnCoordinator {
         let value = records::value(&transit.record());
         let wait = self.append_now(
             partition,
+            coordinator_epoch,
             vec![(records::key(txn_id), Some(value))],
             transit.timeout_ms.max(1),
         );
@@ -349,7 +354,7 @@ impl TxnCoordinator {
         for (partition, epoch, ids) in batches {
             let recs = ids.iter().map(|(id, _)| (records::key(id), None)).collect();
             let code = self
-                .append_now(partition, recs, self.config.request_timeout_ms)
+                .append_now(partition, epoch, recs, self.config.request_timeout_ms)
                 .await;
             let mut p = self.lock();
             let Some(owned) = p.owned.get_mut(&partition) else {
