@@ -27,6 +27,7 @@ pub async fn handle(
     header: &RequestHeader,
     req: AddOffsetsToTxnRequest,
 ) -> Result<AddOffsetsToTxnResponse> {
+    crate::coordinator::txn::sync_partition_count(ctx);
     let partition = crate::coordinator::partition_for(&req.group_id.0, offsets_partitions(ctx));
     let parts: BTreeSet<(String, i32)> = [("__consumer_offsets".to_string(), partition)].into();
     let code = ctx

@@ -111,6 +111,7 @@ pub async fn handle(
     header: &RequestHeader,
     req: AddPartitionsToTxnRequest,
 ) -> Result<AddPartitionsToTxnResponse> {
+    crate::coordinator::txn::sync_partition_count(ctx);
     let version = header.request_api_version;
     let mut resp = AddPartitionsToTxnResponse::default();
     if version < 4 {

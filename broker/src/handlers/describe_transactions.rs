@@ -18,6 +18,7 @@ pub async fn handle(
     _header: &RequestHeader,
     req: DescribeTransactionsRequest,
 ) -> Result<DescribeTransactionsResponse> {
+    crate::coordinator::txn::sync_partition_count(ctx);
     let mut resp = DescribeTransactionsResponse::default();
     for id in req.transactional_ids {
         let d = ctx.txns.describe(&id.0);

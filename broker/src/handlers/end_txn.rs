@@ -15,6 +15,7 @@ pub async fn handle(
     header: &RequestHeader,
     req: EndTxnRequest,
 ) -> Result<EndTxnResponse> {
+    crate::coordinator::txn::sync_partition_count(ctx);
     let code = ctx
         .txns
         .end_transaction(

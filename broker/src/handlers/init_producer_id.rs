@@ -25,6 +25,7 @@ pub async fn handle(
     header: &RequestHeader,
     req: InitProducerIdRequest,
 ) -> Result<InitProducerIdResponse> {
+    crate::coordinator::txn::sync_partition_count(ctx);
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;

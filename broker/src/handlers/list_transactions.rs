@@ -18,6 +18,7 @@ pub async fn handle(
     header: &RequestHeader,
     req: ListTransactionsRequest,
 ) -> Result<ListTransactionsResponse> {
+    crate::coordinator::txn::sync_partition_count(ctx);
     let states: Vec<String> = req.state_filters.iter().map(|s| s.to_string()).collect();
     let pids: Vec<i64> = req.producer_id_filters.iter().map(|p| p.0).collect();
     let duration = if header.request_api_version >= 1 {

@@ -71,6 +71,13 @@ pub fn config_from(c: &samsa_common::config::BrokerConfig) -> TxnConfig {
     }
 }
 
+/// Refresh the coordinator's partition count from the metadata cache (handlers call this first,
+/// so ids map to partitions as FindCoordinator mapped them even when the existing topic's count
+/// differs from `transaction.state.log.num.partitions`).
+pub fn sync_partition_count(ctx: &crate::broker::BrokerContext) {
+    ctx.txns.set_partition_count(partition_count(ctx));
+}
+
 /// Partition count of `__transaction_state`: the existing topic's, else the configured one.
 fn partition_count(ctx: &crate::broker::BrokerContext) -> i32 {
     ctx.metadata_cache
