@@ -21,7 +21,7 @@ use samsa_integration_tests::{clients, wait_until, wire, Cluster};
 
 use crate::common::create_topic;
 
-const T: Duration = Duration::from_secs(90);
+const T: Duration = Duration::from_secs(120);
 
 fn txn_id(s: &str) -> TransactionalId {
     TransactionalId(s.to_string().into())
