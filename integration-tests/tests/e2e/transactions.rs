@@ -579,3 +579,72 @@ fn txn_coordinator_failover_finishes_prepared_commit() {
     cluster.restart_killed(coord).unwrap();
     cluster.finish();
 }
+
+/// librdkafka's transactional producer (rdkafka crate) commits and aborts; a read_committed
+/// librdkafka consumer sees only the committed records.
+#[test]
+fn txn_librdkafka_producer_commit_and_abort() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+
+    let cluster = Cluster::builder("txnrdk").brokers(3).start();
+    cluster.wait_registered(T);
+    let b = cluster.bootstrap();
+    create_topic(&b, "rdkt", 1, 3, &[]);
+    let producer: BaseProducer = crate::common::client_config(&b)
+        .set("transactional.id", "rdk-tx")
+        .set("transaction.timeout.ms", "60000")
+        .create()
+        .unwrap();
+    producer.init_transactions(T).unwrap();
+    for (prefix, commit) in [("keep-a", true), ("drop", false), ("keep-b", true)] {
+        producer.begin_transaction().unwrap();
+        for i in 0..3 {
+            let v = format!("{prefix}-{i}");
+            producer
+                .send(
+                    BaseRecord::<(), String>::to("rdkt")
+                        .partition(0)
+                        .payload(&v),
+                )
+                .unwrap();
+        }
+        producer.flush(T).unwrap();
+        if commit {
+            producer.commit_transaction(T).unwrap();
+        } else {
+            producer.abort_transaction(T).unwrap();
+        }
+    }
+    drop(producer);
+    let consumer: BaseConsumer = crate::common::client_config(&b)
+        .set("group.id", "rdk-tx-reader")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("rdkt", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    wait_until("committed records read back", T, || {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(300)) {
+            seen.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+        (seen.len() >= 6).then_some(())
+    });
+    // Nothing else arrives: the aborted records stay hidden.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            seen.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    assert_eq!(
+        seen,
+        ["keep-a-0", "keep-a-1", "keep-a-2", "keep-b-0", "keep-b-1", "keep-b-2"]
+    );
+    cluster.finish();
+}
