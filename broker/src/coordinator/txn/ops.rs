@@ -500,7 +500,7 @@ fn prepare_init(
         }
     }
     let illegal = |e: super::metadata::IllegalTransition| {
-        tracing::warn!(transactional_id = %m_id(&e), error = %e.0, "illegal InitProducerId transition");
+        tracing::warn!(error = %e.0, "illegal InitProducerId transition");
         UNKNOWN_SERVER_ERROR
     };
     match m.state {
@@ -524,8 +524,4 @@ fn prepare_init(
         TxnState::Ongoing => m.prepare_fence_epoch().map_err(illegal),
         TxnState::Dead | TxnState::PrepareEpochFence => Err(CONCURRENT_TRANSACTIONS),
     }
-}
-
-fn m_id(e: &super::metadata::IllegalTransition) -> &str {
-    e.0.split(':').next().unwrap_or("")
 }
