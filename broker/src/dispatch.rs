@@ -65,6 +65,7 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
     ApiKey::WriteTxnMarkers,
+    ApiKey::TxnOffsetCommit,
 ];
 
 /// Version range (min, max) a Kafka 3.9 ZooKeeper-mode broker advertises for `key`,
@@ -371,6 +372,10 @@ pub async fn dispatch(
         ApiKey::WriteTxnMarkers => respond(
             &header,
             handlers::write_txn_markers::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::TxnOffsetCommit => respond(
+            &header,
+            handlers::txn_offset_commit::handle(ctx, &header, decode(&mut body, v)?).await?,
         ),
         other => Err(Error::UnsupportedVersion(format!(
             "{other:?} is in the version table but has no dispatch arm"

@@ -35,5 +35,6 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod stop_replica;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod update_metadata;
 pub mod write_txn_markers;
