@@ -66,6 +66,7 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::OffsetDelete,
     ApiKey::WriteTxnMarkers,
     ApiKey::TxnOffsetCommit,
+    ApiKey::DescribeProducers,
 ];
 
 /// Version range (min, max) a Kafka 3.9 ZooKeeper-mode broker advertises for `key`,
@@ -376,6 +377,10 @@ pub async fn dispatch(
         ApiKey::TxnOffsetCommit => respond(
             &header,
             handlers::txn_offset_commit::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DescribeProducers => respond(
+            &header,
+            handlers::describe_producers::handle(ctx, &header, decode(&mut body, v)?).await?,
         ),
         other => Err(Error::UnsupportedVersion(format!(
             "{other:?} is in the version table but has no dispatch arm"

@@ -519,6 +519,14 @@ impl Log {
             .maybe_start_verification(producer_id, sequence, epoch)
     }
 
+    /// Every producer with state in this partition (DescribeProducers), by producer id.
+    pub fn active_producers(&self) -> Vec<super::producer_state::ProducerStateEntry> {
+        let w = self.w();
+        let mut out: Vec<_> = w.producers.0.active_producers().values().cloned().collect();
+        out.sort_by_key(|e| e.producer_id);
+        out
+    }
+
     /// [`Log::append_as_leader`] carrying a transaction verification guard.
     pub fn append_as_leader_verified(
         &self,
