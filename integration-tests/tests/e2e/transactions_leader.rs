@@ -160,6 +160,30 @@ fn latest(conn: &mut wire::Conn, topic: &str, isolation: i8) -> i64 {
     p.offset
 }
 
+fn java(args: &[&str]) -> Value {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    clients::java("TxnLeader", &args, Duration::from_secs(180)).unwrap()
+}
+
+fn records_of(out: &Value) -> Vec<(i64, String)> {
+    out["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["offset"].as_i64().unwrap(),
+                r["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn java_consume(bootstrap: &str, topic: &str, isolation: &str) -> (Vec<(i64, String)>, i64) {
+    let out = java(&["consume", bootstrap, topic, isolation]);
+    (records_of(&out), out["position"].as_i64().unwrap())
+}
+
 fn consume(lib: &str, bootstrap: &str, topic: &str, isolation: &str) -> (Vec<(i64, String)>, i64) {
     let out: Value = clients::python(
         "txn_consume.py",
@@ -172,18 +196,7 @@ fn consume(lib: &str, bootstrap: &str, topic: &str, isolation: &str) -> (Vec<(i6
         Duration::from_secs(120),
     )
     .unwrap();
-    let records = out["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["offset"].as_i64().unwrap(),
-                r["value"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    (records, out["position"].as_i64().unwrap())
+    (records_of(&out), out["position"].as_i64().unwrap())
 }
 
 #[test]
@@ -236,6 +249,26 @@ fn txn_markers_commit_abort_and_read_committed() {
     );
     assert_eq!(latest(&mut conn, "txm", 1), 7);
     assert_eq!(latest(&mut conn, "txm", 0), 8);
+
+    // Admin.describeProducers shows the producer with its open transaction.
+    let out = java(&["producers", &b, "txm"]);
+    assert_eq!(
+        out["producers"],
+        serde_json::json!([{"id": pid, "epoch": epoch, "last_sequence": 5,
+            "coordinator_epoch": 5, "txn_start": 7}])
+    );
+    let (committed, pos) = java_consume(&b, "txm", "read_committed");
+    assert_eq!(
+        committed,
+        vec![(0, "c0".into()), (1, "c1".into()), (2, "c2".into())]
+    );
+    assert_eq!(pos, 7, "Java read_committed stops at the LSO");
+    let (all, pos) = java_consume(&b, "txm", "read_uncommitted");
+    assert_eq!(
+        all.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+        vec![0, 1, 2, 4, 5, 7]
+    );
+    assert_eq!(pos, 8);
 
     for lib in ["confluent", "kafka-python"] {
         let (committed, pos) = consume(lib, &b, "txm", "read_committed");
