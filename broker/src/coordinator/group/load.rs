@@ -33,6 +33,8 @@ pub struct LoadedPartition {
     pub positions: HashMap<(OffsetKey, i64), i64>,
     /// Transactional commits still waiting for their marker, by group and producer id.
     pub pending_txn: BTreeMap<String, ProducerOffsets>,
+    /// The log end offset the load read up to: markers written at or after it were not seen.
+    pub end_offset: i64,
 }
 
 /// Pending transactional commits of one group: producer id -> partition -> offset.
@@ -146,6 +148,7 @@ impl Replay {
             offsets,
             positions,
             pending_txn,
+            end_offset: 0,
         }
     }
 }
@@ -210,7 +213,9 @@ pub fn load_partition(
         }
         offset = next;
     }
-    Some(replay.finish())
+    let mut loaded = replay.finish();
+    loaded.end_offset = end;
+    Some(loaded)
 }
 
 #[cfg(test)]

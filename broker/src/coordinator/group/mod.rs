@@ -514,6 +514,9 @@ struct Partitions {
     loading: HashMap<i32, u64>,
     /// Highest leader epoch seen per partition (Kafka's coordinator epoch).
     epochs: HashMap<i32, i32>,
+    /// Transaction markers written while the partition was loading: (producer id, commit,
+    /// marker offset), applied once the load is installed (see `txn_offsets.rs`).
+    deferred_txn: HashMap<i32, Vec<(i64, bool, i64)>>,
 }
 
 /// The coordinator of all groups this broker owns.
@@ -704,6 +707,7 @@ impl GroupCoordinator {
         }
         let token = self.next_seq();
         p.loading.insert(partition, token);
+        p.deferred_txn.remove(&partition);
         Some(token)
     }
 
@@ -722,8 +726,10 @@ impl GroupCoordinator {
         }
         parts.loading.remove(&partition);
         let Some(mut l) = loaded else {
+            parts.deferred_txn.remove(&partition);
             return;
         };
+        let n_partitions = self.partition_count.load(Ordering::Relaxed);
         let mut gs = self.lock();
         let mut n_groups = 0;
         for (gid, sg) in std::mem::take(&mut l.groups) {
@@ -804,6 +810,12 @@ impl GroupCoordinator {
             gs.insert(gid, g);
             n_groups += 1;
         }
+        let deferred = parts.deferred_txn.remove(&partition).unwrap_or_default();
+        for (pid, commit, marker_offset) in deferred {
+            if marker_offset >= l.end_offset {
+                Self::complete_txn_locked(&mut gs, n_partitions, pid, &[partition], commit);
+            }
+        }
         parts.owned.insert(partition);
         tracing::info!(
             partition,
@@ -818,6 +830,7 @@ impl GroupCoordinator {
         let mut parts = self.parts();
         parts.loading.remove(&partition);
         parts.owned.remove(&partition);
+        parts.deferred_txn.remove(&partition);
         drop(parts);
         let n = self.partition_count.load(Ordering::Relaxed);
         let mut gs = self.lock();

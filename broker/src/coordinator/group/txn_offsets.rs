@@ -232,13 +232,44 @@ impl GroupCoordinator {
     }
 
     /// The transaction of `producer_id` ended in the `__consumer_offsets` partitions
-    /// `partitions` (its marker is replicated there): commit or discard its pending offsets
-    /// in every live group of those partitions (Kafka's `handleTxnCompletion`).
-    pub fn complete_txn_offsets(&self, producer_id: i64, partitions: &[i32], commit: bool) {
+    /// `partitions` (partition, offset of the marker; the marker is replicated there): commit
+    /// or discard its pending offsets in every live group of those partitions (Kafka's
+    /// `handleTxnCompletion`). A partition still loading gets the completion once its load
+    /// is installed, unless the load already read the marker (Kafka runs loads and
+    /// completions on one scheduler thread, with the same effect).
+    pub fn complete_txn_offsets(&self, producer_id: i64, partitions: &[(i32, i64)], commit: bool) {
         let n = self
             .partition_count
             .load(std::sync::atomic::Ordering::Relaxed);
+        // Lock order: partitions, then groups.
+        let mut parts = self.parts();
+        let mut now = Vec::with_capacity(partitions.len());
+        for &(p, marker_offset) in partitions {
+            if parts.loading.contains_key(&p) {
+                parts
+                    .deferred_txn
+                    .entry(p)
+                    .or_default()
+                    .push((producer_id, commit, marker_offset));
+            } else {
+                now.push(p);
+            }
+        }
         let mut gs = self.lock();
+        drop(parts);
+        if !now.is_empty() {
+            Self::complete_txn_locked(&mut gs, n, producer_id, &now, commit);
+        }
+    }
+
+    /// [`Self::complete_txn_offsets`] for partitions that are not loading.
+    pub(super) fn complete_txn_locked(
+        gs: &mut std::collections::HashMap<String, Group>,
+        n: i32,
+        producer_id: i64,
+        partitions: &[i32],
+        commit: bool,
+    ) {
         for (gid, g) in gs.iter_mut() {
             if g.state == GroupState::Dead || !g.pending_txn.contains_key(&producer_id) {
                 continue;
@@ -322,15 +353,15 @@ mod tests {
             vec![(0, None, UNSTABLE_OFFSET_COMMIT), (1, None, NONE)]
         );
         // A marker in another offsets partition does nothing here.
-        c.complete_txn_offsets(7, &[(p + 1) % 50], true);
+        c.complete_txn_offsets(7, &[((p + 1) % 50, 0)], true);
         assert_eq!(fetched(&c, false)[0], (0, None, NONE));
-        c.complete_txn_offsets(7, &[p], true);
+        c.complete_txn_offsets(7, &[(p, 0)], true);
         assert_eq!(fetched(&c, true)[0], (0, Some(10), NONE));
 
         // Aborted: discarded.
         c.commit_txn_offsets("g", write(8), -1, "", None, vec![(k(1), off(20))])
             .await;
-        c.complete_txn_offsets(8, &[p], false);
+        c.complete_txn_offsets(8, &[(p, 0)], false);
         assert_eq!(fetched(&c, true)[1], (1, None, NONE));
 
         // A plain commit after the transactional one wins when the marker comes later.
@@ -340,7 +371,7 @@ mod tests {
             .commit_offsets("g", -1, "", None, vec![(k(0), off(31))])
             .await;
         assert_eq!(plain, vec![NONE]);
-        c.complete_txn_offsets(9, &[p], true);
+        c.complete_txn_offsets(9, &[(p, 0)], true);
         assert_eq!(fetched(&c, true)[0], (0, Some(31), NONE));
     }
 
@@ -368,12 +399,50 @@ mod tests {
             )
             .await;
         assert_eq!(codes, vec![OFFSET_METADATA_TOO_LARGE, NONE]);
-        c.complete_txn_offsets(1, &[0, 1, 2], true);
+        c.complete_txn_offsets(1, &[(0, 0), (1, 0), (2, 0)], true);
         c.set_partition_count(0);
         c.complete_txn_offsets(1, &[], true);
         assert_eq!(
             fetched(&c, false),
             vec![(0, None, NONE), (1, Some(3), NONE)]
         );
+    }
+
+    fn loaded_with_pending(
+        pid: i64,
+        offset: i64,
+        end_offset: i64,
+    ) -> super::super::load::LoadedPartition {
+        let mut l = super::super::load::LoadedPartition::default();
+        l.pending_txn
+            .entry("g".to_string())
+            .or_default()
+            .entry(pid)
+            .or_default()
+            .insert(k(0), off(offset));
+        l.end_offset = end_offset;
+        l
+    }
+
+    #[test]
+    fn markers_during_a_load_apply_after_it() {
+        let c = GroupCoordinator::new(GroupConfig::default());
+        c.set_partition_count(50);
+        let p = c.partition_of("g").expect("partition");
+        // The marker (offset 100) lands after the load read up to 100: applied afterwards.
+        let token = c.begin_load(p, 0).expect("load");
+        c.complete_txn_offsets(7, &[(p, 100)], true);
+        c.finish_load(p, token, Some(loaded_with_pending(7, 10, 100)));
+        assert_eq!(fetched(&c, true)[0], (0, Some(10), NONE));
+        c.unload_partition(p);
+
+        // The load read the marker (offset 50 < 100): the pending commit it found belongs to
+        // a later transaction and stays pending.
+        let token = c.begin_load(p, 1).expect("load");
+        c.complete_txn_offsets(7, &[(p, 50)], true);
+        c.finish_load(p, token, Some(loaded_with_pending(7, 20, 100)));
+        assert_eq!(fetched(&c, true)[0], (0, None, UNSTABLE_OFFSET_COMMIT));
+        c.complete_txn_offsets(7, &[(p, 120)], false);
+        assert_eq!(fetched(&c, true)[0], (0, None, NONE));
     }
 }
