@@ -70,6 +70,8 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::DescribeTransactions,
     ApiKey::ListTransactions,
     ApiKey::WriteTxnMarkers,
+    ApiKey::TxnOffsetCommit,
+    ApiKey::DescribeProducers,
 ];
 
 /// Version range (min, max) a Kafka 3.9 ZooKeeper-mode broker advertises for `key`,
@@ -396,6 +398,14 @@ pub async fn dispatch(
         ApiKey::WriteTxnMarkers => respond(
             &header,
             handlers::write_txn_markers::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::TxnOffsetCommit => respond(
+            &header,
+            handlers::txn_offset_commit::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DescribeProducers => respond(
+            &header,
+            handlers::describe_producers::handle(ctx, &header, decode(&mut body, v)?).await?,
         ),
         other => Err(Error::UnsupportedVersion(format!(
             "{other:?} is in the version table but has no dispatch arm"

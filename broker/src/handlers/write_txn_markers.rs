@@ -89,8 +89,9 @@ pub fn marker_batch(
     buf
 }
 
-/// Per-partition outcome of one producer's markers: (topic, partition, error code).
-type ProducerErrors = Vec<(String, i32, i16)>;
+/// Per-partition outcome of one producer's markers: (topic, partition, error code, offset of
+/// the marker or -1).
+type ProducerErrors = Vec<(String, i32, i16, i64)>;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -124,9 +125,9 @@ pub async fn handle(
                         now,
                     );
                     entries.push((tp.clone(), batch));
-                    slots.push((tp.topic, p, codes::NONE));
+                    slots.push((tp.topic, p, codes::NONE, -1));
                 } else {
-                    slots.push((tp.topic, p, codes::UNKNOWN_TOPIC_OR_PARTITION));
+                    slots.push((tp.topic, p, codes::UNKNOWN_TOPIC_OR_PARTITION, -1));
                 }
             }
         }
@@ -136,11 +137,13 @@ pub async fn handle(
             let mut errors = slots;
             if let Some(pending) = pending {
                 for (tp, r) in pending.wait(timeout).await {
-                    let slot = errors.iter_mut().find(|(t, p, e)| {
-                        *e == codes::NONE && *p == tp.partition && *t == tp.topic
+                    // The first slot of this partition not filled yet.
+                    let slot = errors.iter_mut().find(|(t, p, e, o)| {
+                        *e == codes::NONE && *o < 0 && *p == tp.partition && *t == tp.topic
                     });
                     if let Some(slot) = slot {
                         slot.2 = r.error_code;
+                        slot.3 = r.base_offset;
                     }
                 }
             }
@@ -154,17 +157,17 @@ pub async fn handle(
     for (pid, commit, mut errors) in results {
         // The marker is in the offsets partitions: materialize or drop the producer's
         // pending transactional offset commits there (Kafka's `onTransactionCompleted`).
-        let offsets_partitions: Vec<i32> = errors
+        let offsets_partitions: Vec<(i32, i64)> = errors
             .iter()
-            .filter(|(t, _, e)| t == GROUP_METADATA_TOPIC && *e == codes::NONE)
-            .map(|(_, p, _)| *p)
+            .filter(|(t, _, e, _)| t == GROUP_METADATA_TOPIC && *e == codes::NONE)
+            .map(|(_, p, _, o)| (*p, *o))
             .collect();
         if !offsets_partitions.is_empty() {
             ctx.groups
                 .complete_txn_offsets(pid, &offsets_partitions, commit);
         }
         let topics = by_producer.entry(pid).or_default();
-        for (t, p, e) in errors.drain(..) {
+        for (t, p, e, _) in errors.drain(..) {
             let parts = topics.entry(t).or_default();
             match parts.iter_mut().find(|(q, _)| *q == p) {
                 Some(slot) => slot.1 = e,

@@ -160,6 +160,30 @@ fn latest(conn: &mut wire::Conn, topic: &str, isolation: i8) -> i64 {
     p.offset
 }
 
+fn java(args: &[&str]) -> Value {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    clients::java("TxnLeader", &args, Duration::from_secs(180)).unwrap()
+}
+
+fn records_of(out: &Value) -> Vec<(i64, String)> {
+    out["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["offset"].as_i64().unwrap(),
+                r["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn java_consume(bootstrap: &str, topic: &str, isolation: &str) -> (Vec<(i64, String)>, i64) {
+    let out = java(&["consume", bootstrap, topic, isolation]);
+    (records_of(&out), out["position"].as_i64().unwrap())
+}
+
 fn consume(lib: &str, bootstrap: &str, topic: &str, isolation: &str) -> (Vec<(i64, String)>, i64) {
     let out: Value = clients::python(
         "txn_consume.py",
@@ -172,18 +196,7 @@ fn consume(lib: &str, bootstrap: &str, topic: &str, isolation: &str) -> (Vec<(i6
         Duration::from_secs(120),
     )
     .unwrap();
-    let records = out["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["offset"].as_i64().unwrap(),
-                r["value"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    (records, out["position"].as_i64().unwrap())
+    (records_of(&out), out["position"].as_i64().unwrap())
 }
 
 #[test]
@@ -237,6 +250,26 @@ fn txn_markers_commit_abort_and_read_committed() {
     assert_eq!(latest(&mut conn, "txm", 1), 7);
     assert_eq!(latest(&mut conn, "txm", 0), 8);
 
+    // Admin.describeProducers shows the producer with its open transaction.
+    let out = java(&["producers", &b, "txm"]);
+    assert_eq!(
+        out["producers"],
+        serde_json::json!([{"id": pid, "epoch": epoch, "last_sequence": 5,
+            "coordinator_epoch": 5, "txn_start": 7}])
+    );
+    let (committed, pos) = java_consume(&b, "txm", "read_committed");
+    assert_eq!(
+        committed,
+        vec![(0, "c0".into()), (1, "c1".into()), (2, "c2".into())]
+    );
+    assert_eq!(pos, 7, "Java read_committed stops at the LSO");
+    let (all, pos) = java_consume(&b, "txm", "read_uncommitted");
+    assert_eq!(
+        all.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+        vec![0, 1, 2, 4, 5, 7]
+    );
+    assert_eq!(pos, 8);
+
     for lib in ["confluent", "kafka-python"] {
         let (committed, pos) = consume(lib, &b, "txm", "read_committed");
         assert_eq!(
@@ -265,5 +298,155 @@ fn txn_markers_commit_abort_and_read_committed() {
     let offsets: Vec<i64> = committed.iter().map(|(o, _)| *o).collect();
     assert_eq!(offsets, vec![0, 1, 2, 7]);
     assert_eq!(pos, 9);
+    cluster.finish();
+}
+
+/// Kafka's partition of a group id in `__consumer_offsets` (Java `String.hashCode`).
+fn partition_for(key: &str, partitions: i32) -> i32 {
+    let h = key
+        .encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)));
+    (if h == i32::MIN { 0 } else { h.abs() }) % partitions
+}
+
+fn offsets_partitions(bootstrap: &str) -> i32 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = crate::common::client_config(bootstrap).create().unwrap();
+    wait_until(
+        "__consumer_offsets metadata",
+        Duration::from_secs(60),
+        || {
+            let md = c
+                .fetch_metadata(Some("__consumer_offsets"), Duration::from_secs(10))
+                .ok()?;
+            let n = md.topics().first()?.partitions().len() as i32;
+            (n > 0).then_some(n)
+        },
+    )
+}
+
+/// TxnOffsetCommit v3 of `src`-0 at `offset` for the group: the partition's error code.
+fn txn_offset_commit(conn: &mut wire::Conn, group: &str, pid: i64, epoch: i16, offset: i64) -> i16 {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{
+        GroupId, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    };
+    let mut p = TxnOffsetCommitRequestPartition::default();
+    p.partition_index = 0;
+    p.committed_offset = offset;
+    p.committed_leader_epoch = -1;
+    p.committed_metadata = Some("".into());
+    let mut t = TxnOffsetCommitRequestTopic::default();
+    t.name = TopicName("src".into());
+    t.partitions = vec![p];
+    let mut req = TxnOffsetCommitRequest::default();
+    req.transactional_id = TransactionalId("txn-e2e".into());
+    req.group_id = GroupId(group.to_string().into());
+    req.producer_id = ProducerId(pid);
+    req.producer_epoch = epoch;
+    req.generation_id = -1;
+    req.member_id = "".into();
+    req.group_instance_id = None;
+    req.topics = vec![t];
+    let resp: TxnOffsetCommitResponse = conn.request(ApiKey::TxnOffsetCommit, 3, &req).unwrap();
+    resp.topics[0].partitions[0].error_code
+}
+
+/// OffsetFetch v7 of `src`-0: (committed offset, error code).
+fn offset_fetch(conn: &mut wire::Conn, group: &str, require_stable: bool) -> (i64, i16) {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+    let mut t = OffsetFetchRequestTopic::default();
+    t.name = TopicName("src".into());
+    t.partition_indexes = vec![0];
+    let mut req = OffsetFetchRequest::default();
+    req.group_id = GroupId(group.to_string().into());
+    req.topics = Some(vec![t]);
+    req.require_stable = require_stable;
+    let resp: OffsetFetchResponse = conn.request(ApiKey::OffsetFetch, 7, &req).unwrap();
+    if resp.error_code != 0 {
+        return (-1, resp.error_code);
+    }
+    let p = &resp.topics[0].partitions[0];
+    (p.committed_offset, p.error_code)
+}
+
+/// Waits until the group coordinator answers OffsetFetch (loaded, owned): (offset, code).
+fn offset_fetch_ready(conn: &mut wire::Conn, group: &str, require_stable: bool) -> (i64, i16) {
+    wait_until("group coordinator ready", Duration::from_secs(60), || {
+        let r = offset_fetch(conn, group, require_stable);
+        (!matches!(r.1, 14..=16)).then_some(r)
+    })
+}
+
+#[test]
+fn txn_offset_commit_waits_for_its_marker() {
+    use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
+    let mut cluster = txn_cluster("txnoff", 1);
+    let b = cluster.bootstrap();
+    create_topic(&b, "src", 1, 1, &[]);
+    let addr = cluster.brokers[0].addr();
+    let mut conn = wire::Conn::connect(&addr).unwrap();
+    let (pid, epoch) = init_producer_id(&mut conn);
+    let group = "txn-group";
+    // FindCoordinator creates __consumer_offsets; then the coordinator loads its partition.
+    let mut fc = FindCoordinatorRequest::default();
+    fc.key = group.into();
+    wait_until("group coordinator", Duration::from_secs(60), || {
+        let r: FindCoordinatorResponse = conn.request(ApiKey::FindCoordinator, 3, &fc).ok()?;
+        (r.error_code == 0).then_some(())
+    });
+    let offsets_partition = partition_for(group, offsets_partitions(&b));
+    let code = wait_until("TxnOffsetCommit accepted", Duration::from_secs(60), || {
+        let c = txn_offset_commit(&mut conn, group, pid, epoch, 5);
+        (!matches!(c, 14..=16)).then_some(c)
+    });
+    assert_eq!(code, 0);
+    assert_eq!(
+        offset_fetch(&mut conn, group, false),
+        (-1, 0),
+        "pending: not visible"
+    );
+    assert_eq!(
+        offset_fetch(&mut conn, group, true),
+        (-1, 88),
+        "UNSTABLE_OFFSET_COMMIT"
+    );
+    let offsets_tp = [("__consumer_offsets", offsets_partition)];
+    assert_eq!(
+        write_marker(&mut conn, pid, epoch, true, 0, &offsets_tp),
+        vec![("__consumer_offsets".to_string(), offsets_partition, 0)]
+    );
+    assert_eq!(offset_fetch(&mut conn, group, true), (5, 0), "committed");
+
+    // Aborted: the earlier offset stays.
+    assert_eq!(txn_offset_commit(&mut conn, group, pid, epoch, 9), 0);
+    assert_eq!(
+        write_marker(&mut conn, pid, epoch, false, 0, &offsets_tp)[0].2,
+        0
+    );
+    assert_eq!(offset_fetch(&mut conn, group, true), (5, 0), "aborted");
+
+    // Open across a restart: the reload keeps it pending until its marker.
+    assert_eq!(txn_offset_commit(&mut conn, group, pid, epoch, 12), 0);
+    drop(conn);
+    let status = cluster.broker(1).stop(Duration::from_secs(60)).unwrap();
+    assert!(status.success(), "clean shutdown: {status}");
+    cluster.broker(1).start().unwrap();
+    let mut conn = wire::Conn::connect(&cluster.brokers[0].addr()).unwrap();
+    assert_eq!(
+        offset_fetch_ready(&mut conn, group, true),
+        (-1, 88),
+        "still pending after load"
+    );
+    assert_eq!(offset_fetch(&mut conn, group, false), (5, 0));
+    let res = wait_until("marker after restart", Duration::from_secs(60), || {
+        let r = write_marker(&mut conn, pid, epoch, true, 0, &offsets_tp);
+        (r[0].2 != 6 && r[0].2 != 3).then_some(r)
+    });
+    assert_eq!(res[0].2, 0);
+    assert_eq!(offset_fetch(&mut conn, group, true), (12, 0));
     cluster.finish();
 }
