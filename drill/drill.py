@@ -99,6 +99,7 @@ class Drill:
         self.stop_monitor = threading.Event()
         self.faults_done = []
         self.violations = []
+        self.broker_props = {}  # extra server.properties for every broker
 
     # ------------------------------------------------------------------ set-up
     def setup_inner(self):
@@ -121,7 +122,7 @@ class Drill:
         boot.stop()
         for i in range(1, nb + 1):
             b = procs.Broker(i, f"b{i}", ips[f"b{i}"], self.run_dir, self.args.bin,
-                             self.zk_connect + ZK_CHROOT, {})
+                             self.zk_connect + ZK_CHROOT, self.broker_props)
             self.brokers[i] = b
             b.start()
         self.bootstrap = ",".join(f"{b.ip}:9092" for b in self.brokers.values())
