@@ -2,7 +2,8 @@
 // a transactional producer commits, aborts and commits again on two partitions of TOPIC; then it opens a
 // transaction that a second producer with the same transactional.id fences (its open transaction is
 // aborted, its commit fails); the second producer commits. read_committed and read_uncommitted consumers
-// read everything back; the Admin client lists and describes the transaction.
+// read everything back; the second producer's transaction also commits offsets of group txn-group; the
+// Admin client lists and describes the transaction and reads the group's offset.
 // Prints one JSON line {"committed":[...],"uncommitted":[...],"fenced":"...","list":[...],"describe":{...}}.
 //
 // usage: java -cp '.tools/jars/*' Transactions.java BOOTSTRAP TOPIC TXN_ID
@@ -104,6 +105,10 @@ public class Transactions {
         p1.close(Duration.ofSeconds(5));
         p2.beginTransaction();
         send(p2, topic, "p2", 2);
+        // Offsets committed with the transaction (AddOffsetsToTxn + TxnOffsetCommit).
+        p2.sendOffsetsToTransaction(
+            Map.of(new TopicPartition(topic, 0), new OffsetAndMetadata(3, "txn-meta")),
+            new ConsumerGroupMetadata("txn-group"));
         p2.commitTransaction();
         p2.close(Duration.ofSeconds(10));
 
@@ -112,6 +117,7 @@ public class Transactions {
 
         StringBuilder ls = new StringBuilder("[");
         StringBuilder ds = new StringBuilder("{}");
+        long groupOffsetOut = -1;
         Properties ap = new Properties();
         ap.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         try (Admin admin = Admin.create(ap)) {
@@ -121,6 +127,15 @@ public class Transactions {
                     .append(",\"state\":").append(q(t.state().toString()))
                     .append(",\"pid\":").append(t.producerId()).append("}");
             }
+            long groupOffset = -1;
+            long deadline = System.currentTimeMillis() + 60000;
+            while (groupOffset < 0 && System.currentTimeMillis() < deadline) {
+                OffsetAndMetadata om = admin.listConsumerGroupOffsets("txn-group")
+                    .partitionsToOffsetAndMetadata().get().get(new TopicPartition(topic, 0));
+                if (om != null) groupOffset = om.offset();
+                else Thread.sleep(200);
+            }
+            groupOffsetOut = groupOffset;
             TransactionDescription d = admin.describeTransactions(List.of(txnId)).description(txnId).get();
             ds = new StringBuilder("{\"state\":").append(q(d.state().toString()))
                 .append(",\"pid\":").append(d.producerId())
@@ -130,6 +145,6 @@ public class Transactions {
         }
         ls.append("]");
         System.out.println("{\"committed\":" + list(committed) + ",\"uncommitted\":" + list(uncommitted)
-            + ",\"fenced\":" + q(fenced) + ",\"list\":" + ls + ",\"describe\":" + ds + "}");
+            + ",\"fenced\":" + q(fenced) + ",\"group_offset\":" + groupOffsetOut + ",\"list\":" + ls + ",\"describe\":" + ds + "}");
     }
 }

@@ -385,6 +385,10 @@ fn txn_java_producer_commit_abort_and_fencing() {
             .any(|t| t["id"] == "java-tx" && t["state"] == "CompleteCommit"),
         "{listed:?}"
     );
+    assert_eq!(
+        r["group_offset"], 3,
+        "offsets sent with the transaction are committed"
+    );
     assert_eq!(r["describe"]["state"], "CompleteCommit");
     assert_eq!(r["describe"]["partitions"], 0);
     cluster.finish();
