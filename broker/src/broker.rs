@@ -64,6 +64,11 @@ pub struct BrokerContext {
     pub controller: ControllerSlot,
     /// Classic consumer-group coordinator.
     pub groups: Arc<crate::coordinator::group::GroupCoordinator>,
+    /// Transaction coordinator (`__transaction_state` partitions this broker leads).
+    pub txns: Arc<crate::coordinator::txn::TxnCoordinator>,
+    /// KIP-890 transaction verification of transactional Produce batches (connections to
+    /// the transaction coordinators).
+    pub txn_verifier: Arc<crate::replica::txn_verification::TxnVerifier>,
 }
 
 /// Holder of the [`samsa_controller::ControllerHandle`] (which is not `Debug`).
@@ -113,7 +118,6 @@ impl BrokerContext {
         );
         Self {
             broker_id: config.broker_id,
-            config,
             advertised,
             cluster_id: RwLock::new(None),
             broker_epoch: AtomicI64::new(-1),
@@ -124,6 +128,14 @@ impl BrokerContext {
             log_manager: OnceLock::new(),
             controller: ControllerSlot::default(),
             groups,
+            txns: crate::coordinator::txn::TxnCoordinator::new(
+                crate::coordinator::txn::config_from(&config),
+            ),
+            txn_verifier: crate::replica::txn_verification::TxnVerifier::new(
+                config.broker_id,
+                config.request_timeout_ms,
+            ),
+            config,
         }
     }
 
@@ -279,6 +291,8 @@ impl Broker {
             crate::replica::log_dir_failure::spawn(ctx.clone(), lm);
             // Group coordinator follows leadership of `__consumer_offsets` partitions.
             crate::coordinator::group::install(&ctx);
+            // Transaction coordinator follows leadership of `__transaction_state` partitions.
+            crate::coordinator::txn::install(&ctx);
         }
 
         // Register /brokers/ids/<id> (broker epoch = czxid); re-registers after session expiry.
@@ -548,6 +562,7 @@ pub async fn log_manager_config(
     c.cleaner_load_factor = config.log_cleaner_io_buffer_load_factor;
     c.producer_id_expiration_check_interval_ms =
         ms(i64::from(config.producer_id_expiration_check_interval_ms));
+    c.producer_state = crate::log::manager::producer_state_config(config);
     Ok(c)
 }
 

@@ -38,6 +38,7 @@ use super::fetcher::{FetcherConfig, FetcherManager, LeaderEndpoint};
 use super::partition::{codes, Partition};
 use super::purgatory::wait_any;
 use crate::error::{Error, RecordError, Result};
+use crate::log::producer_state::VerificationGuard;
 use crate::log::{AppendOrigin, FetchDataInfo, Log, LogAppendInfo};
 
 /// Settings the replica manager needs from `server.properties`.
@@ -116,13 +117,24 @@ impl PendingAppend {
     /// Wait until every appended partition's HW passes its last offset (acks=-1) or
     /// `timeout_ms` ends (REQUEST_TIMED_OUT).
     pub async fn wait(self, timeout_ms: i32) -> Vec<(TopicPartition, ProducePartitionResult)> {
+        if self.waiting.is_empty() {
+            return self.out;
+        }
+        // Waiting for followers is Kafka's RemoteTimeMs.
+        let started = std::time::Instant::now();
+        let out = self.wait_for_replicas(timeout_ms).await;
+        crate::metrics::add_remote_time(started.elapsed());
+        out
+    }
+
+    async fn wait_for_replicas(
+        self,
+        timeout_ms: i32,
+    ) -> Vec<(TopicPartition, ProducePartitionResult)> {
         let PendingAppend {
             mut out,
             mut waiting,
         } = self;
-        if waiting.is_empty() {
-            return out;
-        }
         let deadline = Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
         loop {
             let mut rxs: Vec<_> = waiting
@@ -887,15 +899,9 @@ impl ReplicaManager {
         origin: AppendOrigin,
         entries: Vec<(TopicPartition, BytesMut)>,
     ) -> Vec<(TopicPartition, ProducePartitionResult)> {
-        let pending = self.append_records_now(required_acks, origin, entries);
-        if pending.waiting.is_empty() {
-            return pending.wait(timeout_ms).await;
-        }
-        // Waiting for followers is Kafka's RemoteTimeMs.
-        let started = std::time::Instant::now();
-        let out = pending.wait(timeout_ms).await;
-        crate::metrics::add_remote_time(started.elapsed());
-        out
+        self.append_records_now(required_acks, origin, entries)
+            .wait(timeout_ms)
+            .await
     }
 
     /// The local half of [`Self::append_records`]: appends to the leaders right away (so
@@ -907,12 +913,30 @@ impl ReplicaManager {
         origin: AppendOrigin,
         entries: Vec<(TopicPartition, BytesMut)>,
     ) -> PendingAppend {
+        self.append_records_now_verified(
+            required_acks,
+            origin,
+            entries
+                .into_iter()
+                .map(|(tp, r)| (tp, r, VerificationGuard::SENTINEL))
+                .collect(),
+        )
+    }
+
+    /// [`Self::append_records_now`] with each entry's KIP-890 verification guard (the
+    /// produce path of a verified transactional batch).
+    pub fn append_records_now_verified(
+        &self,
+        required_acks: i16,
+        origin: AppendOrigin,
+        entries: Vec<(TopicPartition, BytesMut, VerificationGuard)>,
+    ) -> PendingAppend {
         let alive = self.alive_fn();
         let now = now_ms();
         let mut out: Vec<(TopicPartition, ProducePartitionResult)> =
             Vec::with_capacity(entries.len());
         let mut waiting: Vec<(usize, Arc<Partition>, i64)> = Vec::new();
-        for (tp, records) in entries {
+        for (tp, records, guard) in entries {
             let bytes = records.len() as u64;
             let res = match self.leader_partition(&tp) {
                 Ok(p) => match p.append_records_to_leader(
@@ -922,6 +946,7 @@ impl ReplicaManager {
                     self.config.replica_lag_time_max_ms,
                     now,
                     &*alive,
+                    guard,
                 ) {
                     Ok(info) => {
                         if required_acks == -1 && info.last_offset >= 0 {
