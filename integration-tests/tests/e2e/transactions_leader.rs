@@ -450,3 +450,65 @@ fn txn_offset_commit_waits_for_its_marker() {
     assert_eq!(offset_fetch(&mut conn, group, true), (12, 0));
     cluster.finish();
 }
+
+#[test]
+fn txn_leader_followers_and_unverifiable_producers() {
+    use crate::cluster::{leader_of, wait_isr};
+    use kafka_protocol::messages::TransactionalId;
+    // Kafka's default: transactional batches are verified with the transaction coordinator.
+    let cluster = Cluster::builder("txnfollow").brokers(2).start();
+    cluster.wait_registered(Duration::from_secs(60));
+    let b = cluster.bootstrap();
+    create_topic(&b, "tf", 1, 2, &[]);
+    wait_isr(&cluster, "tf", 2, Duration::from_secs(60));
+    let leader = leader_of(&cluster, "tf");
+    let addr_of = |want_leader: bool| {
+        cluster
+            .brokers
+            .iter()
+            .find(|x| (x.id == Some(leader)) == want_leader)
+            .unwrap()
+            .addr()
+    };
+    let mut lc = wire::Conn::connect(&addr_of(true)).unwrap();
+    let mut fc = wire::Conn::connect(&addr_of(false)).unwrap();
+    let (pid, epoch) = init_producer_id(&mut lc);
+
+    // A transactional producer whose coordinator is unknown (no __transaction_state): the
+    // retriable NOT_ENOUGH_REPLICAS, nothing written.
+    let mut p = PartitionProduceData::default();
+    p.index = 0;
+    p.records = Some(txn_batch(pid, epoch, 0, &["v0"]));
+    let mut t = TopicProduceData::default();
+    t.name = TopicName("tf".into());
+    t.partition_data = vec![p];
+    let mut req = ProduceRequest::default();
+    req.acks = -1;
+    req.timeout_ms = 30_000;
+    req.transactional_id = Some(TransactionalId("no-coordinator".into()));
+    req.topic_data = vec![t];
+    let resp: ProduceResponse = lc.request(ApiKey::Produce, 11, &req).unwrap();
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 19);
+    assert_eq!(latest(&mut lc, "tf", 0), 0);
+
+    // Without a transactional id the leader cannot verify, and the log refuses an unverified
+    // first transactional batch, as Kafka's does.
+    assert_eq!(
+        produce(&mut lc, "tf", 0, txn_batch(pid, epoch, 0, &["v0", "v1"])),
+        (48, -1),
+        "INVALID_TXN_STATE"
+    );
+    // Only the leader writes markers (a marker needs no open transaction).
+    assert_eq!(
+        write_marker(&mut fc, pid, epoch, true, 0, &[("tf", 0)]),
+        vec![("tf".to_string(), 0, 6)],
+        "NOT_LEADER_OR_FOLLOWER"
+    );
+    assert_eq!(
+        write_marker(&mut lc, pid, epoch, true, 0, &[("tf", 0)]),
+        vec![("tf".to_string(), 0, 0)]
+    );
+    assert_eq!(latest(&mut lc, "tf", 1), 1, "the marker takes an offset");
+    assert_eq!(latest(&mut lc, "tf", 0), 1);
+    cluster.finish();
+}
