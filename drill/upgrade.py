@@ -97,10 +97,7 @@ def main():
         argv = [sys.executable, os.path.abspath(__file__), "--inner", "--old-bin", old_bin,
                 "--from", commit] + [a for a in sys.argv[1:]
                                      if a not in ("--from",) and a != args.from_commit]
-        try:
-            code = subprocess.call(["ip", "netns", "exec", net.ns("client")] + argv)
-        finally:
-            net.teardown()
+        code = drill.run_inner(["ip", "netns", "exec", net.ns("client")] + argv)
         if code == 0 and not args.keep:
             shutil.rmtree(args.run_dir, ignore_errors=True)
         sys.exit(code)
@@ -108,6 +105,7 @@ def main():
     import logging
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+    drill.stop_on_sigterm()
     dargs = argparse.Namespace(seed=0, profile="upgrade", brokers=3, bin=args.old_bin,
                                run_dir=args.run_dir, keep=args.keep)
     prof = dict(drill.PROFILES["full"])

@@ -64,6 +64,8 @@ pub struct BrokerContext {
     pub controller: ControllerSlot,
     /// Classic consumer-group coordinator.
     pub groups: Arc<crate::coordinator::group::GroupCoordinator>,
+    /// Transaction coordinator (`__transaction_state` partitions this broker leads).
+    pub txns: Arc<crate::coordinator::txn::TxnCoordinator>,
     /// KIP-890 transaction verification of transactional Produce batches (connections to
     /// the transaction coordinators).
     pub txn_verifier: Arc<crate::replica::txn_verification::TxnVerifier>,
@@ -126,6 +128,9 @@ impl BrokerContext {
             log_manager: OnceLock::new(),
             controller: ControllerSlot::default(),
             groups,
+            txns: crate::coordinator::txn::TxnCoordinator::new(
+                crate::coordinator::txn::config_from(&config),
+            ),
             txn_verifier: crate::replica::txn_verification::TxnVerifier::new(
                 config.broker_id,
                 config.request_timeout_ms,
@@ -275,6 +280,8 @@ impl Broker {
             crate::replica::log_dir_failure::spawn(ctx.clone(), lm);
             // Group coordinator follows leadership of `__consumer_offsets` partitions.
             crate::coordinator::group::install(&ctx);
+            // Transaction coordinator follows leadership of `__transaction_state` partitions.
+            crate::coordinator::txn::install(&ctx);
         }
 
         // Register /brokers/ids/<id> (broker epoch = czxid); re-registers after session expiry.

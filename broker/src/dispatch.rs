@@ -64,6 +64,11 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::DescribeGroups,
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::DescribeTransactions,
+    ApiKey::ListTransactions,
     ApiKey::WriteTxnMarkers,
     ApiKey::TxnOffsetCommit,
     ApiKey::DescribeProducers,
@@ -365,6 +370,26 @@ pub async fn dispatch(
         ApiKey::DeleteGroups => respond(
             &header,
             handlers::delete_groups::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::AddPartitionsToTxn => respond(
+            &header,
+            handlers::add_partitions_to_txn::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::AddOffsetsToTxn => respond(
+            &header,
+            handlers::add_offsets_to_txn::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::EndTxn => respond(
+            &header,
+            handlers::end_txn::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DescribeTransactions => respond(
+            &header,
+            handlers::describe_transactions::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::ListTransactions => respond(
+            &header,
+            handlers::list_transactions::handle(ctx, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::OffsetDelete => respond(
             &header,

@@ -17,5 +17,6 @@ mod kcat;
 mod log_dir_failure;
 mod other_clients;
 mod rdkafka_client;
+mod transactions;
 mod transactions_leader;
 mod zk_conformance;
