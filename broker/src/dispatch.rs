@@ -64,6 +64,8 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::DescribeGroups,
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
 ];
 
 /// Version range (min, max) a Kafka 3.9 ZooKeeper-mode broker advertises for `key`,
@@ -366,6 +368,14 @@ pub async fn dispatch(
         ApiKey::OffsetDelete => respond(
             &header,
             handlers::offset_delete::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::SaslHandshake => respond(
+            &header,
+            handlers::sasl_handshake::handle(decode(&mut body, v)?)?,
+        ),
+        ApiKey::SaslAuthenticate => respond(
+            &header,
+            handlers::sasl_authenticate::handle(decode(&mut body, v)?)?,
         ),
         other => Err(Error::UnsupportedVersion(format!(
             "{other:?} is in the version table but has no dispatch arm"

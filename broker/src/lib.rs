@@ -11,6 +11,7 @@ pub mod log;
 pub mod metadata_cache;
 pub mod producer_id;
 pub mod replica;
+pub mod security;
 pub mod sendfile;
 pub mod server;
 pub mod supervise;

@@ -4,5 +4,6 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod properties;
+pub mod security;
 pub mod types;
 pub mod zk;

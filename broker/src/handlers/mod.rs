@@ -33,6 +33,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod stop_replica;
 pub mod sync_group;
 pub mod update_metadata;

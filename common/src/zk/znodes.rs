@@ -759,6 +759,13 @@ impl ConfigEntityTypeZNode {
 
 /// `/config/<type>/<name>` (persistent): `{"version":1,"config":{"retention.ms":"86400000"}}`.
 /// All values are strings. Empty or missing data decodes as an empty config.
+///
+/// For users (`/config/users/<user>`) the config also holds the SCRAM credentials, one
+/// key per mechanism, as Kafka's `kafka-configs.sh --alter --add-config
+/// 'SCRAM-SHA-256=[password=...]'` writes them:
+/// `{"version":1,"config":{"SCRAM-SHA-256":"salt=<b64>,stored_key=<b64>,server_key=<b64>,iterations=4096"}}`
+/// (see `samsa_common::security::scram::ScramCredential`). A change is announced with
+/// `/config/changes/config_change_<seq>` = `{"version":2,"entity_path":"users/<user>"}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfigEntityZNode {
     pub config: BTreeMap<String, String>,
