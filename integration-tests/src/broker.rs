@@ -44,6 +44,8 @@ pub struct BrokerSpec {
     /// with EFBIG (samsa-broker ignores SIGXFSZ), which is how tests fill a disk without
     /// mount privileges. The limit applies to `broker.log` too (it is the child's stdout).
     pub file_size_limit: Option<u64>,
+    /// Extra environment of the process (e.g. `KAFKA_OPTS` naming a JAAS file).
+    pub env: Vec<(String, String)>,
 }
 
 impl BrokerSpec {
@@ -70,6 +72,12 @@ impl BrokerSpec {
         self.props.push((k.to_string(), v.to_string()));
         self
     }
+
+    /// An environment variable for the broker process.
+    pub fn env(mut self, k: &str, v: impl ToString) -> BrokerSpec {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
 }
 
 pub struct Broker {
@@ -82,6 +90,7 @@ pub struct Broker {
     pub log_dirs: Vec<PathBuf>,
     pub props_path: PathBuf,
     file_size_limit: Option<u64>,
+    env: Vec<(String, String)>,
     pub log_path: PathBuf,
     child: Option<Child>,
     watchdog: Option<Child>,
@@ -164,6 +173,7 @@ impl Broker {
             log_dirs,
             props_path,
             file_size_limit: spec.file_size_limit,
+            env: spec.env.clone(),
             log_path: dir.join("broker.log"),
             child: None,
             watchdog: None,
@@ -195,6 +205,7 @@ impl Broker {
                 "RUST_LOG",
                 std::env::var("SAMSA_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())

@@ -17,4 +17,5 @@ mod kcat;
 mod log_dir_failure;
 mod other_clients;
 mod rdkafka_client;
+mod security;
 mod zk_conformance;
