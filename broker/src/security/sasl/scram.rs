@@ -199,7 +199,9 @@ impl ScramServer {
                         got_nonce = Some(v);
                     }
                 }
-                if got_nonce != Some(nonce.as_str()) {
+                // Kafka checks `endsWith`, not equality: librdkafka before 2.x fixes sends its
+                // client nonce in front of the full combined nonce.
+                if !got_nonce.is_some_and(|n| n.ends_with(nonce.as_str())) {
                     return Err("Invalid client nonce in the final client message.".into());
                 }
                 let proof = B64.decode(proof).map_err(|_| "invalid client proof")?;
@@ -253,6 +255,35 @@ mod tests {
             assert_eq!(user.as_deref(), Some("alice"));
             client.verify_server_final(&fin).unwrap();
         }
+    }
+
+    /// librdkafka 2.0 repeats its client nonce in front of the combined one; Kafka accepts it.
+    #[test]
+    fn librdkafka_nonce_prefix_accepted() {
+        let mech = ScramMechanism::Sha256;
+        let store = store_with("u", "pw", mech);
+        let mut server = ScramServer::new(mech);
+        let (sf, _) = server.evaluate(&store, b"n,,n=u,r=abc").unwrap();
+        let sf = String::from_utf8(sf).unwrap();
+        let combined = sf
+            .split(',')
+            .next()
+            .unwrap()
+            .strip_prefix("r=")
+            .unwrap()
+            .to_string();
+        let salt = B64
+            .decode(sf.split(',').nth(1).unwrap().strip_prefix("s=").unwrap())
+            .unwrap();
+        let salted = mech.salted_password(b"pw", &salt, 4096);
+        let without_proof = format!("c=biws,r=abc{combined}");
+        let auth = format!("n=u,r=abc,{sf},{without_proof}");
+        let ck = mech.hmac(&salted, b"Client Key");
+        let sig = mech.hmac(&mech.hash(&ck), auth.as_bytes());
+        let proof: Vec<u8> = ck.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
+        let msg = format!("{without_proof},p={}", B64.encode(proof));
+        let (_, user) = server.evaluate(&store, msg.as_bytes()).unwrap();
+        assert_eq!(user.as_deref(), Some("u"));
     }
 
     #[test]
