@@ -212,7 +212,9 @@ impl<H: ConfigChangeHandler> ConfigChangeListener<H> {
                 };
                 // Values are credentials: log the mechanisms only.
                 info!(user = entity_name, keys = ?config.keys().collect::<Vec<_>>(), "processing user config change");
-                self.handler.user_config_changed(entity_name, config);
+                let user = samsa_common::zk::znodes::desanitize_entity_name(entity_name)
+                    .unwrap_or_else(|| entity_name.to_string());
+                self.handler.user_config_changed(&user, config);
             }
             other => {
                 debug!(

@@ -66,6 +66,8 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::OffsetDelete,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
+    ApiKey::DescribeUserScramCredentials,
+    ApiKey::AlterUserScramCredentials,
 ];
 
 /// Version range (min, max) a Kafka 3.9 ZooKeeper-mode broker advertises for `key`,
@@ -368,6 +370,16 @@ pub async fn dispatch(
         ApiKey::OffsetDelete => respond(
             &header,
             handlers::offset_delete::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DescribeUserScramCredentials => respond(
+            &header,
+            handlers::describe_user_scram_credentials::handle(ctx, &header, decode(&mut body, v)?)
+                .await?,
+        ),
+        ApiKey::AlterUserScramCredentials => respond(
+            &header,
+            handlers::alter_user_scram_credentials::handle(ctx, &header, decode(&mut body, v)?)
+                .await?,
         ),
         ApiKey::SaslHandshake => respond(
             &header,

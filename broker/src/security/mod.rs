@@ -307,11 +307,12 @@ pub async fn load_scram_users(
     let path = samsa_common::zk::znodes::ConfigEntityTypeZNode::path(config_type::USER);
     let users = zk.children(&path).await?.unwrap_or_default();
     let mut n = 0;
-    for user in users {
-        let config = zk.get_entity_config(config_type::USER, &user).await?;
+    for child in users {
+        let config = zk.get_entity_config(config_type::USER, &child).await?;
         if config.keys().any(|k| k.starts_with("SCRAM-")) {
             n += 1;
         }
+        let user = samsa_common::zk::znodes::desanitize_entity_name(&child).unwrap_or(child);
         store.set_user(&user, &config);
     }
     Ok(n)

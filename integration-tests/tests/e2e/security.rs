@@ -680,9 +680,53 @@ fn security_sasl_plain_and_scram_listeners() {
                 .filter(|o| !o.status.success())
         },
     );
+    // AlterUserScramCredentials / DescribeUserScramCredentials through the Java Admin client:
+    // the new user logs in at once, and the znode is Kafka's.
+    let r = clients::java(
+        "ScramAdmin",
+        &[
+            cluster.bootstrap(),
+            "carol".into(),
+            "carol-pw".into(),
+            "SCRAM-SHA-256".into(),
+        ],
+        T,
+    )
+    .unwrap();
+    assert_eq!(r["users"]["carol"], json!([["SCRAM-SHA-256", 4096]]), "{r}");
+    assert_eq!(
+        r["users"]["alice"],
+        json!([["SCRAM-SHA-256", 4096], ["SCRAM-SHA-512", 4096]]),
+        "{r}"
+    );
+    assert!(r["users"].get("bob").is_none(), "{r}");
+    assert_eq!(
+        r["bad"], "UnacceptableCredentialException: Too few iterations",
+        "{r}"
+    );
+    let carol = cluster.zk().json("/config/users/carol").unwrap();
+    assert!(
+        carol["config"]["SCRAM-SHA-256"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("salt=") && c.ends_with(",iterations=4096")),
+        "{carol}"
+    );
+    let r = wait_until("carol logs in", T, || {
+        let r = python(
+            "kafka-python",
+            &sp,
+            &fresh_topic(&cluster, "carol"),
+            5,
+            json!({"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-256",
+                   "sasl_plain_username": "carol", "sasl_plain_password": "carol-pw"}),
+        );
+        r.get("acked").is_some().then_some(r)
+    });
+    assert_roundtrip("kafka-python as carol", &r, 5);
+
     let log = cluster.brokers[0].log_text();
     assert!(log.contains("Failed authentication"), "refusals are logged");
-    for secret in ["alice-pw", "alice-scram", "admin-pw", "bob-pw"] {
+    for secret in ["alice-pw", "alice-scram", "admin-pw", "bob-pw", "carol-pw"] {
         assert!(!log.contains(secret), "broker log leaks a password");
     }
     cluster.finish();
