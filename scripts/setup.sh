@@ -2,7 +2,8 @@
 # Idempotent installer for a fresh Debian machine: everything the cluster scripts and the
 # end-to-end tests need. Safe to run again; each step checks before it installs.
 #
-#   Debian: zookeeper, kcat, a JDK (single-file `java Prog.java` needs the compiler)
+#   Debian: zookeeper, kcat, a JDK (single-file `java Prog.java` needs the compiler),
+#           iproute2, nftables (the fault drill)
 #   Python: confluent-kafka, kafka-python, kazoo
 #   Java Kafka client 3.9.1 (+ slf4j-api, lz4-java, snappy-java, zstd-jni) -> .tools/jars/
 set -euo pipefail
@@ -23,6 +24,10 @@ if ! command -v javac >/dev/null 2>&1; then need_apt+=(openjdk-17-jdk-headless);
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 # The security e2e tests make their certificates with openssl (keytool comes with the JDK).
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# The fault drill (drill/): network namespaces, nft rules, tbf, prlimit.
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
+command -v prlimit >/dev/null 2>&1 || need_apt+=(util-linux)
 if ! command -v python3 >/dev/null 2>&1; then
   need_apt+=(python3 python3-pip)
 elif ! python3 -m pip --version >/dev/null 2>&1; then

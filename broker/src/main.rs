@@ -48,6 +48,35 @@ fn ignore_sigxfsz() {
     }
 }
 
+/// Raises the soft open-files limit (`RLIMIT_NOFILE`) to the hard limit, as a JVM started
+/// with `-XX:+MaxFDLimit` (HotSpot's default on Linux) does for Kafka: every segment, index and
+/// connection is a file descriptor, and a distribution's default soft limit of 1,024 runs out
+/// at a few hundred partitions. Logs the limit in force, since it is the first thing to check
+/// when a log dir goes offline with "Too many open files".
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("Cannot read the open-files limit (RLIMIT_NOFILE): {e}");
+            return;
+        }
+    };
+    if soft >= hard {
+        tracing::info!("Open-files limit (RLIMIT_NOFILE) is {soft} (the hard limit)");
+        return;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => tracing::info!(
+            "Raised the open-files limit (RLIMIT_NOFILE) from {soft} to the hard limit {hard}"
+        ),
+        Err(e) => tracing::warn!(
+            "Cannot raise the open-files limit (RLIMIT_NOFILE) from {soft} to the hard limit \
+             {hard}: {e}; raise it with `ulimit -n` before starting the broker"
+        ),
+    }
+}
+
 fn main() -> ExitCode {
     ignore_sigxfsz();
     tracing_subscriber::fmt()
@@ -58,6 +87,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stdout)
         .with_ansi(false)
         .init();
+    raise_open_files_limit();
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (path, overrides) = match parse_args(&args) {

@@ -169,7 +169,7 @@ impl Controller {
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
         while let Some(ev) = rx.recv().await {
             if let Event::Shutdown(done) = ev {
-                self.resign();
+                self.resign_for_shutdown().await;
                 let _ = done.send(());
                 return;
             }
@@ -181,6 +181,21 @@ impl Controller {
             }
         }
         self.resign();
+    }
+
+    /// A clean shutdown resigns and gives up `/controller` at once. Kafka closes its ZooKeeper
+    /// session on shutdown, which deletes the ephemeral; this broker's session outlives the
+    /// process until it expires, so without the delete every other broker would wait a whole
+    /// session timeout to elect a controller, and a controlled shutdown of the controller
+    /// would stall the leader moves it just made (found by the fault drill).
+    async fn resign_for_shutdown(&mut self) {
+        let was_active = self.active;
+        self.resign();
+        if was_active && self.session_alive {
+            if let Err(e) = self.delete_controller_znode().await {
+                warn!(error = %e, "could not give up /controller on shutdown");
+            }
+        }
     }
 
     /// After a panic mid-event the context may be half updated, so it is not trusted: resign

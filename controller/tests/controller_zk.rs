@@ -935,3 +935,33 @@ async fn log_dir_event_moves_leadership_off_offline_replicas() {
     }
     handle.shutdown().await;
 }
+
+/// Shutting the active controller down gives `/controller` up at once, while its session is still
+/// alive: the other brokers elect a new controller without waiting for the session to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_gives_up_the_controller_znode_before_the_session_ends() {
+    let zkd = TestZk::start();
+    let zk = session(&zkd).await;
+    let (port, _log) = stand_in_broker().await;
+    register(&zk, 1, port).await;
+    let handle = start_controller(&zk, 1);
+    wait_for("active", || {
+        let h = handle.clone();
+        async move { h.is_active() }
+    })
+    .await;
+    assert_eq!(zk.get_controller_id().await.unwrap(), Some(1));
+    handle.shutdown().await;
+    // The session that created the ephemeral is still open; the znode must be gone anyway.
+    assert_eq!(zk.get_controller_id().await.unwrap(), None);
+    let zk2 = session(&zkd).await;
+    register(&zk2, 2, port).await;
+    let other = start_controller(&zk2, 2);
+    wait_for("broker 2 elected", || {
+        let h = other.clone();
+        async move { h.is_active() }
+    })
+    .await;
+    assert_eq!(zk2.get_controller_id().await.unwrap(), Some(2));
+    other.shutdown().await;
+}

@@ -46,6 +46,8 @@ pub struct BrokerSpec {
     pub file_size_limit: Option<u64>,
     /// Extra environment of the process (e.g. `KAFKA_OPTS` naming a JAAS file).
     pub env: Vec<(String, String)>,
+    /// `RLIMIT_NOFILE` (soft, hard) the process starts with.
+    pub open_files_limit: Option<(u64, u64)>,
 }
 
 impl BrokerSpec {
@@ -65,6 +67,12 @@ impl BrokerSpec {
     /// Starts the process with `RLIMIT_FSIZE = bytes` (see [`BrokerSpec::file_size_limit`]).
     pub fn file_size_limit(mut self, bytes: u64) -> BrokerSpec {
         self.file_size_limit = Some(bytes);
+        self
+    }
+
+    /// Starts the process with `RLIMIT_NOFILE = (soft, hard)`.
+    pub fn open_files_limit(mut self, soft: u64, hard: u64) -> BrokerSpec {
+        self.open_files_limit = Some((soft, hard));
         self
     }
 
@@ -91,6 +99,7 @@ pub struct Broker {
     pub props_path: PathBuf,
     file_size_limit: Option<u64>,
     env: Vec<(String, String)>,
+    open_files_limit: Option<(u64, u64)>,
     pub log_path: PathBuf,
     child: Option<Child>,
     watchdog: Option<Child>,
@@ -174,6 +183,7 @@ impl Broker {
             props_path,
             file_size_limit: spec.file_size_limit,
             env: spec.env.clone(),
+            open_files_limit: spec.open_files_limit,
             log_path: dir.join("broker.log"),
             child: None,
             watchdog: None,
@@ -196,7 +206,10 @@ impl Broker {
             .open(&self.log_path)?;
         let mut cmd = Command::new(broker_bin());
         if let Some(limit) = self.file_size_limit {
-            set_file_size_limit(&mut cmd, limit);
+            set_rlimit(&mut cmd, libc::RLIMIT_FSIZE, limit, limit);
+        }
+        if let Some((soft, hard)) = self.open_files_limit {
+            set_rlimit(&mut cmd, libc::RLIMIT_NOFILE, soft, hard);
         }
         let child = cmd
             .arg(&self.props_path)
@@ -350,19 +363,19 @@ impl Broker {
     }
 }
 
-/// Sets `RLIMIT_FSIZE` (soft and hard) in the child between fork and exec.
-fn set_file_size_limit(cmd: &mut Command, bytes: u64) {
+/// Sets a resource limit (soft, hard) in the child between fork and exec.
+fn set_rlimit(cmd: &mut Command, resource: libc::__rlimit_resource_t, soft: u64, hard: u64) {
     use std::os::unix::process::CommandExt;
     let lim = libc::rlimit {
-        rlim_cur: bytes as libc::rlim_t,
-        rlim_max: bytes as libc::rlim_t,
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
     };
     // SAFETY: the closure runs in the forked child before exec and only calls setrlimit, which
     // is async-signal-safe; it touches no memory shared with the parent and takes no locks.
     #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+            if libc::setrlimit(resource, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

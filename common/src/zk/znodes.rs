@@ -1251,7 +1251,10 @@ mod tests {
     fn entity_name_sanitizing() {
         assert_eq!(sanitize_entity_name("alice"), "alice");
         assert_eq!(sanitize_entity_name("a b*@c"), "a%20b%2A%40c");
-        assert_eq!(desanitize_entity_name("a%20b%2A%40c").expect("valid"), "a b*@c");
+        assert_eq!(
+            desanitize_entity_name("a%20b%2A%40c").expect("valid"),
+            "a b*@c"
+        );
         assert_eq!(desanitize_entity_name("%E2%82%AC").expect("valid"), "€");
         assert!(desanitize_entity_name("%zz").is_none());
     }

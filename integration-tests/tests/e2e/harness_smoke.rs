@@ -40,3 +40,31 @@ fn broker_starts_answers_api_versions_and_registers() {
         .wait_for("/brokers/ids/1", Duration::from_secs(30));
     cluster.finish();
 }
+
+/// The broker raises its soft open-files limit to the hard limit at start-up and logs it
+/// (thousands of partitions need far more descriptors than a 1,024 default).
+#[test]
+fn broker_raises_its_open_files_limit_to_the_hard_limit() {
+    let hard: u64 = 8192;
+    let spec = samsa_integration_tests::BrokerSpec::id(1).open_files_limit(512, hard);
+    let mut cluster = samsa_integration_tests::Cluster::builder("nofile")
+        .specs(vec![spec])
+        .start();
+    let pid = cluster.broker(1).pid().expect("broker running");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("open-files line in /proc/PID/limits");
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(nums, vec![hard, hard], "limits line: {line}");
+    let log = cluster.broker(1).log_text();
+    assert!(
+        log.contains("Raised the open-files limit (RLIMIT_NOFILE) from 512 to the hard limit 8192"),
+        "no limit line in the broker log"
+    );
+    cluster.finish();
+}

@@ -1,0 +1,196 @@
+"""The checker: what the drill recorded against what the cluster kept.
+
+Inputs are the producers' ack logs, the consumers' commit logs, the committed offsets sampled
+during the run, the leader/ISR transitions seen in ZooKeeper, a full read of the topic after the
+faults, and each replica's log segments on disk after a clean stop. Every check appends a line to
+`violations`; an empty list means Kafka's guarantees held.
+"""
+
+import glob
+import os
+import struct
+from collections import defaultdict
+
+
+def read_acks(paths):
+    """{producer_id: {"acked": [(seq, partition, offset, ms)], "failed": n, "fatal": [..]}}."""
+    out = {}
+    for pid, path in paths.items():
+        acked, failed, fatal = [], 0, []
+        try:
+            lines = open(path).read().splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            f = line.split()
+            if not f:
+                continue
+            if f[0] == "A" and len(f) == 5:
+                acked.append((int(f[1]), int(f[2]), int(f[3]), int(f[4])))
+            elif f[0] == "F":
+                failed += 1
+            elif f[0] == "X":
+                fatal.append(line[2:])
+        out[pid] = {"acked": acked, "failed": failed, "fatal": fatal}
+    return out
+
+
+def check_records(acks, stored, violations):
+    """`stored`: {partition: {offset: (key, value)}} from a full read after the faults.
+    Returns (acked, lost, duplicated)."""
+    n_acked = n_lost = 0
+    for pid, a in acks.items():
+        for seq, part, off, _ms in a["acked"]:
+            n_acked += 1
+            want = (pid, f"{pid}:{seq}")
+            got = stored.get(part, {}).get(off)
+            if got != want:
+                n_lost += 1
+                if n_lost <= 20:
+                    violations.append(
+                        f"lost: {want[1]} acknowledged at partition {part} offset {off}, "
+                        f"found {got!r}")
+    n_dup = 0
+    for part, recs in stored.items():
+        seen = {}
+        last_seq = {}
+        for off in sorted(recs):
+            key, value = recs[off]
+            if value in seen:
+                n_dup += 1
+                if n_dup <= 20:
+                    violations.append(f"duplicate: {value} at partition {part} offsets "
+                                      f"{seen[value]} and {off}")
+            seen[value] = off
+            try:
+                seq = int(value.split(":")[1])
+            except (IndexError, ValueError):
+                violations.append(f"foreign record at partition {part} offset {off}: {value!r}")
+                continue
+            if key in last_seq and seq <= last_seq[key]:
+                violations.append(f"reordered: producer {key} seq {seq} after {last_seq[key]} "
+                                  f"at partition {part} offset {off}")
+            last_seq[key] = seq
+    return n_acked, n_lost, n_dup
+
+
+def check_commits(samples, violations):
+    """`samples`: [(ms, partition, committed offset)] in sampling order: never backwards."""
+    last = {}
+    for ms, part, off in samples:
+        if off < 0:
+            continue
+        if part in last and off < last[part][1]:
+            violations.append(f"committed offset of partition {part} moved back from "
+                              f"{last[part][1]} to {off} (at {ms})")
+        last[part] = (ms, off)
+
+
+def check_transitions(transitions, violations):
+    """`transitions`: {partition: [(zk_version, leader, leader_epoch, isr)]} as watched.
+    A new leader must come from the ISR before it (no unclean election), and one epoch has one
+    leader. Returns how many leader changes could be verified (no skipped znode versions)."""
+    verified = 0
+    for part, states in transitions.items():
+        epoch_leader = {}
+        for i, (ver, leader, epoch, isr) in enumerate(states):
+            if leader >= 0:
+                other = epoch_leader.setdefault(epoch, leader)
+                if other != leader:
+                    violations.append(f"partition {part}: leader epoch {epoch} had leaders "
+                                      f"{other} and {leader}")
+            if i == 0:
+                continue
+            pver, pleader, pepoch, pisr = states[i - 1]
+            if leader >= 0 and leader != pleader and ver == pver + 1:
+                verified += 1
+                if leader not in pisr:
+                    violations.append(f"partition {part}: unclean election of {leader} at epoch "
+                                      f"{epoch}, previous ISR {pisr}")
+            if epoch < pepoch:
+                violations.append(f"partition {part}: leader epoch went back {pepoch} -> {epoch}")
+    return verified
+
+
+# ------------------------------------------------------------------ replicas on disk
+
+def read_checkpoint(path):
+    """Kafka's offset checkpoint text file: {(topic, partition): offset}."""
+    out = {}
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return out
+    for line in lines[2:]:
+        f = line.split()
+        if len(f) == 3:
+            out[(f[0], int(f[1]))] = int(f[2])
+    return out
+
+
+def read_batches(part_dir):
+    """[(base_offset, last_offset, leader_epoch, crc)] of every batch in a partition dir."""
+    batches = []
+    for seg in sorted(glob.glob(os.path.join(part_dir, "*.log"))):
+        data = open(seg, "rb").read()
+        pos = 0
+        while pos + 27 <= len(data):
+            base, length = struct.unpack_from(">qi", data, pos)
+            if length < 14 or pos + 12 + length > len(data):
+                break
+            epoch, _magic, crc, _attrs, delta = struct.unpack_from(">ibIhi", data, pos + 12)
+            batches.append((base, base + delta, epoch, crc))
+            pos += 12 + length
+    return batches
+
+
+def check_replicas(log_dirs, topic, partitions, min_end, violations):
+    """Every replica of every partition holds the same batches up to the smallest log end, and
+    that end covers every acknowledged offset (`min_end[p]`)."""
+    for p in range(partitions):
+        logs = {}
+        for broker, d in log_dirs.items():
+            pd = os.path.join(d, f"{topic}-{p}")
+            if os.path.isdir(pd):
+                logs[broker] = read_batches(pd)
+        if len(logs) < 3:
+            violations.append(f"partition {p}: replicas on disk only on brokers {sorted(logs)}")
+        ends = {b: (bs[-1][1] + 1 if bs else 0) for b, bs in logs.items()}
+        if not ends:
+            continue
+        common = min(ends.values())
+        if common < min_end.get(p, 0):
+            violations.append(f"partition {p}: a replica ends at {common} before acknowledged "
+                              f"offset {min_end[p] - 1} (ends {ends})")
+        views = {b: [x for x in bs if x[1] < common] for b, bs in logs.items()}
+        ref_b, ref = next(iter(views.items()))
+        for b, v in views.items():
+            if v != ref:
+                first = next((i for i, (x, y) in enumerate(zip(v, ref)) if x != y),
+                             min(len(v), len(ref)))
+                violations.append(
+                    f"partition {p}: replicas {ref_b} and {b} differ below offset {common} "
+                    f"at batch {first}: {ref[first:first + 1]} vs {v[first:first + 1]}")
+
+
+def longest_gaps(acks):
+    """{partition: sorted ack times}: for stall measurement."""
+    times = defaultdict(list)
+    for a in acks.values():
+        for _seq, part, _off, ms in a["acked"]:
+            times[part].append(ms)
+    for t in times.values():
+        t.sort()
+    return times
+
+
+def stall_in_window(times, start_ms, end_ms):
+    """Longest gap between consecutive acks of any partition that began while the fault was
+    being injected ([start, end]): the produce stall the fault caused. Gaps that began earlier
+    belong to the fault before."""
+    worst = 0
+    for t in times.values():
+        for prev, ms in zip(t, t[1:]):
+            if start_ms <= prev <= end_ms:
+                worst = max(worst, ms - prev)
+    return worst

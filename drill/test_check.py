@@ -1,0 +1,107 @@
+"""Unit tests of the drill's checker: each check must catch the violation it exists for."""
+
+import os
+import struct
+import tempfile
+import unittest
+import zlib
+
+import check
+
+
+def acks(*entries):
+    return {"p0": {"acked": list(entries), "failed": 0, "fatal": []}}
+
+
+class Records(unittest.TestCase):
+    def test_all_present_passes(self):
+        v = []
+        r = check.check_records(acks((0, 0, 0, 1), (1, 0, 1, 2)),
+                                {0: {0: ("p0", "p0:0"), 1: ("p0", "p0:1")}}, v)
+        self.assertEqual(r, (2, 0, 0))
+        self.assertEqual(v, [])
+
+    def test_lost_and_overwritten_records_are_caught(self):
+        v = []
+        r = check.check_records(acks((0, 0, 0, 1), (1, 0, 1, 2)),
+                                {0: {0: ("p0", "p0:0"), 1: ("p0", "p0:7")}}, v)
+        self.assertEqual(r[1], 1)
+        self.assertIn("lost: p0:1", v[0])
+
+    def test_duplicates_and_reordering_are_caught(self):
+        v = []
+        stored = {0: {0: ("p0", "p0:0"), 1: ("p0", "p0:2"), 2: ("p0", "p0:1"), 3: ("p0", "p0:2")}}
+        _a, _l, dup = check.check_records(acks(), stored, v)
+        self.assertEqual(dup, 1)
+        self.assertTrue(any(x.startswith("reordered") for x in v))
+
+
+class Commits(unittest.TestCase):
+    def test_backwards_commit_is_caught(self):
+        v = []
+        check.check_commits([(1, 0, 5), (2, 0, 9), (3, 0, 9), (4, 0, 7)], v)
+        self.assertEqual(len(v), 1)
+        self.assertIn("moved back from 9 to 7", v[0])
+
+
+class Elections(unittest.TestCase):
+    def test_clean_election_passes_and_unclean_is_caught(self):
+        v = []
+        n = check.check_transitions({0: [(0, 1, 0, (1, 2, 3)), (1, 1, 0, (1, 2)),
+                                         (2, 2, 1, (2,))]}, v)
+        self.assertEqual((n, v), (1, []))
+        check.check_transitions({0: [(0, 1, 0, (1, 2)), (1, 3, 1, (3,))]}, v)
+        self.assertIn("unclean election of 3", v[0])
+
+    def test_two_leaders_in_one_epoch_are_caught(self):
+        v = []
+        check.check_transitions({0: [(0, 1, 4, (1, 2)), (2, 2, 4, (2,))]}, v)
+        self.assertIn("leader epoch 4 had leaders 1 and 2", v[0])
+
+
+def batch(base, count, epoch, payload=b"x"):
+    """A minimal magic-2 batch header plus payload (only the fields the checker reads)."""
+    body = struct.pack(">ibIhi", epoch, 2, zlib.crc32(payload + bytes([epoch])), 0, count - 1)
+    body += payload
+    return struct.pack(">qi", base, len(body)) + body
+
+
+class Replicas(unittest.TestCase):
+    def write(self, root, broker, batches):
+        d = os.path.join(root, str(broker), "t-0")
+        os.makedirs(d)
+        with open(os.path.join(d, "00000000000000000000.log"), "wb") as f:
+            f.write(b"".join(batches))
+        return os.path.join(root, str(broker))
+
+    def test_identical_replicas_pass_and_divergence_is_caught(self):
+        with tempfile.TemporaryDirectory() as root:
+            same = [batch(0, 2, 0), batch(2, 3, 1)]
+            dirs = {b: self.write(root, b, same) for b in (1, 2)}
+            dirs[3] = self.write(root, 3, [batch(0, 2, 0), batch(2, 3, 2, b"y")])
+            v = []
+            check.check_replicas({1: dirs[1], 2: dirs[2]}, "t", 1, {0: 5}, v)
+            self.assertEqual([x for x in v if "differ" in x or "ends" in x], [])
+            v = []
+            check.check_replicas(dirs, "t", 1, {0: 5}, v)
+            self.assertTrue(any("differ" in x for x in v), v)
+
+    def test_short_replica_is_caught(self):
+        with tempfile.TemporaryDirectory() as root:
+            dirs = {1: self.write(root, 1, [batch(0, 2, 0), batch(2, 3, 1)]),
+                    2: self.write(root, 2, [batch(0, 2, 0)]),
+                    3: self.write(root, 3, [batch(0, 2, 0), batch(2, 3, 1)])}
+            v = []
+            check.check_replicas(dirs, "t", 1, {0: 5}, v)
+            self.assertTrue(any("before acknowledged offset 4" in x for x in v), v)
+
+
+class Stalls(unittest.TestCase):
+    def test_gap_that_began_during_the_fault_counts(self):
+        times = {0: [0, 10, 20, 1020, 1030], 1: [0, 500, 510]}
+        self.assertEqual(check.stall_in_window(times, 15, 100), 1000)
+        self.assertEqual(check.stall_in_window(times, 1025, 2000), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
