@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::StrBytes;
 use samsa_common::security::scram::{ScramCredential, ScramMechanism};
+use samsa_integration_tests::wire::Conn;
 use samsa_integration_tests::{clients, util, wait_until, BrokerSpec, Cluster};
 use serde_json::{json, Value};
 
@@ -468,6 +474,109 @@ fn security_ssl_and_mutual_tls_listeners() {
     cluster.finish();
 }
 
+fn handshake(c: &mut Conn, mech: &'static str, v: i16) -> SaslHandshakeResponse {
+    let req = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mech));
+    c.request(ApiKey::SaslHandshake, v, &req).unwrap()
+}
+
+/// True when the peer closes the connection, possibly after a few bytes (a TLS alert).
+fn closes_after_alert(c: &mut Conn) -> bool {
+    c.set_read_timeout(Duration::from_secs(10)).unwrap();
+    for _ in 0..256 {
+        let start = std::time::Instant::now();
+        if c.peer_closed() {
+            return true;
+        }
+        if start.elapsed() >= Duration::from_secs(5) {
+            return false;
+        }
+    }
+    false
+}
+
+/// Raw-protocol checks of the SASL state machine and of bad input on secured listeners: each
+/// misbehaving connection is answered (or closed) as Kafka does, and only that connection.
+fn sasl_wire_checks(plain: &str, sasl: &str, sasl_ssl: &str) {
+    // ApiVersions is served before authentication; anything else closes the connection.
+    let mut c = Conn::connect(sasl).unwrap();
+    let req = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("samsa-e2e"))
+        .with_client_software_version(StrBytes::from_static_str("0.1"));
+    let v: ApiVersionsResponse = c.request(ApiKey::ApiVersions, 3, &req).unwrap();
+    assert_eq!(v.error_code, 0);
+    assert!(v
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::SaslAuthenticate as i16));
+    let frame = c
+        .encode_request(ApiKey::Metadata, 9, &MetadataRequest::default())
+        .unwrap();
+    c.send_raw(&frame).unwrap();
+    assert!(
+        c.peer_closed(),
+        "Metadata before authentication must close the connection"
+    );
+
+    // Unknown mechanism: UNSUPPORTED_SASL_MECHANISM with the enabled list, then close.
+    let mut c = Conn::connect(sasl).unwrap();
+    let r = handshake(&mut c, "GSSAPI", 1);
+    assert_eq!(r.error_code, 33);
+    let enabled: Vec<String> = r.mechanisms.iter().map(|m| m.to_string()).collect();
+    assert_eq!(enabled, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    assert!(c.peer_closed());
+
+    // Wrong password: SASL_AUTHENTICATION_FAILED with PlainSaslServer's message, then close.
+    let mut c = Conn::connect(sasl).unwrap();
+    assert_eq!(handshake(&mut c, "PLAIN", 1).error_code, 0);
+    let bad = SaslAuthenticateRequest::default()
+        .with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0nope"));
+    let r: SaslAuthenticateResponse = c.request(ApiKey::SaslAuthenticate, 2, &bad).unwrap();
+    assert_eq!(r.error_code, 58);
+    assert_eq!(
+        r.error_message.as_deref(),
+        Some("Authentication failed: Invalid username or password")
+    );
+    assert!(c.peer_closed());
+
+    // Legacy v0 handshake: the token follows as a bare frame, answered by an empty frame; then
+    // the connection is an ordinary authenticated one.
+    let mut c = Conn::connect(sasl).unwrap();
+    assert_eq!(handshake(&mut c, "PLAIN", 0).error_code, 0);
+    let token = b"\0alice\0alice-pw";
+    let mut raw = (token.len() as i32).to_be_bytes().to_vec();
+    raw.extend_from_slice(token);
+    c.send_raw(&raw).unwrap();
+    assert!(c.read_frame().unwrap().is_empty());
+    let md: MetadataResponse = c
+        .request(ApiKey::Metadata, 9, &MetadataRequest::default())
+        .unwrap();
+    assert_eq!(md.brokers.len(), 1);
+
+    // An oversized frame before authentication closes the connection.
+    let mut c = Conn::connect(sasl).unwrap();
+    c.send_raw(&i32::MAX.to_be_bytes()).unwrap();
+    assert!(c.peer_closed());
+
+    // Plain Kafka bytes to a TLS listener: the handshake fails, the socket is closed.
+    let mut c = Conn::connect(sasl_ssl).unwrap();
+    let frame = c
+        .encode_request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .unwrap();
+    c.send_raw(&frame).unwrap();
+    assert!(
+        closes_after_alert(&mut c),
+        "a TLS listener must close on a non-TLS client"
+    );
+
+    // SaslHandshake on a listener without SASL: ILLEGAL_SASL_STATE, connection kept.
+    let mut c = Conn::connect(plain).unwrap();
+    assert_eq!(handshake(&mut c, "PLAIN", 1).error_code, 34);
+    let md: MetadataResponse = c
+        .request(ApiKey::Metadata, 9, &MetadataRequest::default())
+        .unwrap();
+    assert_eq!(md.brokers.len(), 1);
+}
+
 /// The JAAS file a Kafka deployment names in KAFKA_OPTS.
 const JAAS: &str = r#"
 // PLAIN users of every SASL listener
@@ -520,6 +629,7 @@ fn security_sasl_plain_and_scram_listeners() {
     );
     let sp = format!("127.0.0.1:{p1}");
     let ss = format!("127.0.0.1:{p2}");
+    sasl_wire_checks(&cluster.bootstrap(), &sp, &ss);
     let jaas_plain = |u: &str, pw: &str| {
         format!("sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"{u}\" password=\"{pw}\";")
     };
@@ -800,8 +910,10 @@ fn security_three_brokers_replicate_over_sasl_ssl() {
     )
     .unwrap();
     let state_path = "/brokers/topics/rep/partitions/0/state";
-    let state = cluster.zk().json(state_path).unwrap();
-    assert_eq!(state["isr"].as_array().unwrap().len(), 3, "{state}");
+    let state = wait_until("all three replicas in the ISR", T, || {
+        let s = cluster.zk().json(state_path).ok()?;
+        (s["isr"].as_array()?.len() == 3).then_some(s)
+    });
 
     // kill -9 the leader: a follower (replicated over SASL_SSL) takes over with every record.
     let leader = state["leader"].as_i64().unwrap() as i32;
