@@ -41,6 +41,17 @@ fn read_file(key: &str, path: &str) -> StoreResult<Vec<u8>> {
     std::fs::read(path).map_err(|e| format!("{key}: cannot read {path}: {e}"))
 }
 
+/// Why a store named JKS/PKCS12 cannot be read: a PEM file needs `<type key>=PEM`; a true
+/// JKS file must be converted.
+fn not_pkcs12(type_key: &str, location_key: &str, path: &str, data: &[u8]) -> String {
+    if data.starts_with(b"-----BEGIN") {
+        return format!(
+            "{location_key}={path} is a PEM file but {type_key} is not PEM: set {type_key}=PEM"
+        );
+    }
+    jks_error(type_key, location_key, path)
+}
+
 fn jks_error(type_key: &str, location_key: &str, path: &str) -> String {
     format!(
         "{location_key}={path} is a JKS keystore ({type_key}); Samsa reads PKCS12 and PEM \
@@ -106,7 +117,7 @@ pub fn load_keystore(s: &ListenerSettings) -> StoreResult<Option<KeyMaterial>> {
         })),
         "PKCS12" | "JKS" => {
             if data.starts_with(&JKS_MAGIC) || (ty == "JKS" && data.first() != Some(&0x30)) {
-                return Err(jks_error(&type_key, &lk, &path));
+                return Err(not_pkcs12(&type_key, &lk, &path, &data));
             }
             let password = s.value("ssl.keystore.password").unwrap_or_default();
             let ks = pkcs12(
@@ -153,7 +164,7 @@ pub fn load_truststore(s: &ListenerSettings) -> StoreResult<Option<Vec<Certifica
         "PEM" => pem_certs(&lk, &data).map(Some),
         "PKCS12" | "JKS" => {
             if data.starts_with(&JKS_MAGIC) || (ty == "JKS" && data.first() != Some(&0x30)) {
-                return Err(jks_error(&type_key, &lk, &path));
+                return Err(not_pkcs12(&type_key, &lk, &path, &data));
             }
             let password = s.value("ssl.truststore.password").unwrap_or_default();
             let ks = pkcs12(&lk, &data, &password, p12_keystore::Pkcs12ImportPolicy::Raw)?;
@@ -191,4 +202,62 @@ pub fn root_store(certs: &[CertificateDer<'static>]) -> StoreResult<rustls::Root
             .map_err(|e| format!("truststore: unusable CA certificate: {e}"))?;
     }
     Ok(roots)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> ListenerSettings {
+        let props: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ListenerSettings::new(Some("ssl"), props)
+    }
+
+    #[test]
+    fn store_type_mistakes_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("k.pem");
+        std::fs::write(
+            &pem,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let s = settings(&[(
+            "listener.name.ssl.ssl.keystore.location",
+            pem.to_str().unwrap(),
+        )]);
+        let e = load_keystore(&s).unwrap_err();
+        assert!(e.contains("set ssl.keystore.type=PEM"), "{e}");
+        let jks = dir.path().join("k.jks");
+        std::fs::write(&jks, [0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2]).unwrap();
+        let s = settings(&[
+            ("ssl.truststore.location", jks.to_str().unwrap()),
+            ("ssl.truststore.type", "JKS"),
+        ]);
+        let e = load_truststore(&s).unwrap_err();
+        assert!(
+            e.contains("keytool -importkeystore") && e.contains("ssl.truststore.type=PKCS12"),
+            "{e}"
+        );
+        let s = settings(&[
+            ("ssl.keystore.location", "/nonexistent/k.p12"),
+            ("ssl.keystore.type", "PKCS12"),
+        ]);
+        assert!(load_keystore(&s)
+            .unwrap_err()
+            .starts_with("ssl.keystore.location"));
+        let s = settings(&[
+            ("ssl.keystore.certificate.chain", "x"),
+            ("ssl.keystore.key", "y"),
+        ]);
+        assert!(load_keystore(&s)
+            .unwrap_err()
+            .contains("ssl.keystore.type=PEM"));
+        assert!(load_keystore(&settings(&[])).unwrap().is_none());
+    }
 }

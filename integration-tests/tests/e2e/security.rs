@@ -950,3 +950,42 @@ fn security_three_brokers_replicate_over_sasl_ssl() {
     cluster.restart_killed(leader).unwrap();
     cluster.finish();
 }
+
+/// KIP-368: with `connections.max.reauth.ms` the Java client re-authenticates on its open
+/// connection before the session expires, and keeps producing.
+#[test]
+fn security_sasl_reauthentication() {
+    let (p0, p1) = (util::free_port(), util::free_port());
+    let cluster = Cluster::builder("secreauth")
+        .prop(
+            "listeners",
+            format!("SASL_PLAINTEXT://127.0.0.1:{p1},PLAINTEXT://127.0.0.1:{p0}"),
+        )
+        .prop("inter.broker.listener.name", "PLAINTEXT")
+        .prop("sasl.enabled.mechanisms", "PLAIN")
+        .prop(
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-pw\";",
+        )
+        .prop("connections.max.reauth.ms", "2000")
+        .start();
+    let topic = fresh_topic(&cluster, "reauth");
+    let r = clients::java(
+        "ReauthProduce",
+        &[
+            format!("127.0.0.1:{p1}"),
+            topic,
+            "25".into(),
+            "300".into(),
+            "security.protocol=SASL_PLAINTEXT".into(),
+            "sasl.mechanism=PLAIN".into(),
+            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"alice\" password=\"alice-pw\";".into(),
+        ],
+        T,
+    )
+    .unwrap();
+    assert_eq!(r["acked"], 25, "{r}");
+    assert!(r["reauth_ok"].as_f64().unwrap_or(0.0) >= 1.0, "{r}");
+    assert_eq!(r["reauth_failed"].as_f64(), Some(0.0), "{r}");
+    cluster.finish();
+}
