@@ -26,7 +26,8 @@ def read_acks(paths):
             if not f:
                 continue
             if f[0] == "A" and len(f) == 5:
-                acked.append((int(f[1]), int(f[2]), int(f[3]), int(f[4])))
+                off = -1 if f[3] == "None" else int(f[3])
+                acked.append((int(f[1]), int(f[2]), off, int(f[4])))
             elif f[0] == "F":
                 failed += 1
             elif f[0] == "X":
@@ -39,11 +40,18 @@ def check_records(acks, stored, violations):
     """`stored`: {partition: {offset: (key, value)}} from a full read after the faults.
     Returns (acked, lost, duplicated)."""
     n_acked = n_lost = 0
+    by_value = {}
     for pid, a in acks.items():
         for seq, part, off, _ms in a["acked"]:
             n_acked += 1
             want = (pid, f"{pid}:{seq}")
-            got = stored.get(part, {}).get(off)
+            if off < 0:
+                # Acknowledged without an offset: it must be stored somewhere in the partition.
+                if part not in by_value:
+                    by_value[part] = {v: o for o, v in stored.get(part, {}).items()}
+                got = want if want in by_value[part] else None
+            else:
+                got = stored.get(part, {}).get(off)
             if got != want:
                 n_lost += 1
                 if n_lost <= 20:

@@ -99,6 +99,7 @@ class Drill:
         self.stop_monitor = threading.Event()
         self.faults_done = []
         self.violations = []
+        self.broker_props = {}  # extra server.properties for every broker
 
     # ------------------------------------------------------------------ set-up
     def setup_inner(self):
@@ -121,7 +122,7 @@ class Drill:
         boot.stop()
         for i in range(1, nb + 1):
             b = procs.Broker(i, f"b{i}", ips[f"b{i}"], self.run_dir, self.args.bin,
-                             self.zk_connect + ZK_CHROOT, {})
+                             self.zk_connect + ZK_CHROOT, self.broker_props)
             self.brokers[i] = b
             b.start()
         self.bootstrap = ",".join(f"{b.ip}:9092" for b in self.brokers.values())
@@ -475,7 +476,8 @@ class Drill:
         for f in self.faults_done:
             stalls[f["kind"]].append(check.stall_in_window(gaps, *f["window"]))
         failed = sum(a["failed"] for a in acks.values())
-        return dict(acked=acked, lost=lost, duplicated=dup, failed=failed,
+        no_offset = sum(1 for a in acks.values() for x in a["acked"] if x[2] < 0)
+        return dict(acked=acked, lost=lost, duplicated=dup, failed=failed, no_offset=no_offset,
                     converge=converge, verified_elections=verified, stalls=stalls,
                     longest_unavailability={p: max((b - a for a, b in zip(t, t[1:])), default=0)
                                             for p, t in gaps.items()})
@@ -490,7 +492,8 @@ class Drill:
             s = sorted(result["stalls"][k])
             print(f"{k:34} {n:>5} {s[len(s) // 2] if s else 0:>16} {max(s) if s else 0:>13}")
         print(f"records acknowledged {result['acked']}, lost {result['lost']}, duplicated "
-              f"{result['duplicated']}, failed (not acknowledged) {result['failed']}")
+              f"{result['duplicated']}, failed (not acknowledged) {result['failed']}, "
+              f"acknowledged without an offset (found by value) {result['no_offset']}")
         print("longest unavailability per partition (ms): " + ", ".join(
             f"{p}: {v}" for p, v in sorted(result["longest_unavailability"].items())))
         print(f"time to converge after the last fault: {result['converge']} s; "
@@ -521,6 +524,31 @@ class Drill:
             self.zk.stop()
         except Exception:
             pass
+
+
+def stop_on_sigterm():
+    """The first SIGTERM (e.g. from `timeout`) unwinds like an error, so `finally` blocks clean
+    up; later ones are ignored, so that they cannot cut the clean-up short."""
+    def handler(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_inner(argv):
+    """Runs the drill inside the client namespace; on SIGTERM stops it, then removes the hosts."""
+    stop_on_sigterm()
+    child = subprocess.Popen(argv)
+    try:
+        return child.wait()
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)  # ignored if it is already cleaning up
+            try:
+                child.wait(180)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        net.teardown()
 
 
 def main():
@@ -554,16 +582,14 @@ def main():
         hosts.update({f"b{i}": 20 + i for i in range(1, args.brokers + 1)})
         hosts["client"] = 100
         net.setup(hosts)
-        try:
-            code = subprocess.call(["ip", "netns", "exec", net.ns("client")] + argv)
-        finally:
-            net.teardown()
+        code = run_inner(["ip", "netns", "exec", net.ns("client")] + argv)
         if code == 0 and not args.keep:
             shutil.rmtree(args.run_dir, ignore_errors=True)
         sys.exit(code)
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+    stop_on_sigterm()
     d = Drill(args, prof)
     # The namespaces exist already (made by the outer process); record their addresses.
     sched = schedule(args.seed, prof["faults"], prof["dur"])

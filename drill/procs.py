@@ -174,10 +174,19 @@ class Broker(Proc):
             "log.segment.bytes": 1 << 20,
         }
         props.update(extra)
+        self.props = props
         self.props_path = os.path.join(self.dir, "server.properties")
+        self.write_props()
+
+    def write_props(self):
         with open(self.props_path, "w") as f:
-            for k, v in props.items():
+            for k, v in self.props.items():
                 f.write(f"{k}={v}\n")
+
+    def set_prop(self, key, value):
+        """Changes server.properties; takes effect at the next start."""
+        self.props[key] = value
+        self.write_props()
 
     def argv(self):
         return [self.binary, self.props_path]

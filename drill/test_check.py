@@ -28,6 +28,14 @@ class Records(unittest.TestCase):
         self.assertEqual(r[1], 1)
         self.assertIn("lost: p0:1", v[0])
 
+    def test_ack_without_offset_is_found_by_value(self):
+        v = []
+        stored = {0: {0: ("p0", "p0:0"), 1: ("p0", "p0:1")}}
+        r = check.check_records(acks((1, 0, -1, 2)), stored, v)
+        self.assertEqual((r, v), ((1, 0, 0), []))
+        r = check.check_records(acks((2, 0, -1, 2)), stored, v)
+        self.assertEqual(r[1], 1)
+
     def test_duplicates_and_reordering_are_caught(self):
         v = []
         stored = {0: {0: ("p0", "p0:0"), 1: ("p0", "p0:2"), 2: ("p0", "p0:1"), 3: ("p0", "p0:2")}}

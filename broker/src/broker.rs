@@ -66,6 +66,11 @@ pub struct BrokerContext {
     pub groups: Arc<crate::coordinator::group::GroupCoordinator>,
     /// SCRAM credentials and the inter-broker client's TLS/SASL.
     pub security: crate::security::SecurityContext,
+    /// Transaction coordinator (`__transaction_state` partitions this broker leads).
+    pub txns: Arc<crate::coordinator::txn::TxnCoordinator>,
+    /// KIP-890 transaction verification of transactional Produce batches (connections to
+    /// the transaction coordinators).
+    pub txn_verifier: Arc<crate::replica::txn_verification::TxnVerifier>,
 }
 
 /// Holder of the [`samsa_controller::ControllerHandle`] (which is not `Debug`).
@@ -115,7 +120,6 @@ impl BrokerContext {
         );
         Self {
             broker_id: config.broker_id,
-            config,
             advertised,
             cluster_id: RwLock::new(None),
             broker_epoch: AtomicI64::new(-1),
@@ -127,6 +131,14 @@ impl BrokerContext {
             controller: ControllerSlot::default(),
             groups,
             security: Default::default(),
+            txns: crate::coordinator::txn::TxnCoordinator::new(
+                crate::coordinator::txn::config_from(&config),
+            ),
+            txn_verifier: crate::replica::txn_verification::TxnVerifier::new(
+                config.broker_id,
+                config.request_timeout_ms,
+            ),
+            config,
         }
     }
 
@@ -269,6 +281,7 @@ impl Broker {
         let mut ctx = BrokerContext::new(config.clone(), advertised);
         ctx.security.scram = scram_store;
         if let Some(s) = inter_broker_security {
+            ctx.txn_verifier.set_client_security(s.clone());
             let _ = ctx.security.inter_broker.set(s);
         }
         let ctx = Arc::new(ctx);
@@ -296,6 +309,8 @@ impl Broker {
             crate::replica::log_dir_failure::spawn(ctx.clone(), lm);
             // Group coordinator follows leadership of `__consumer_offsets` partitions.
             crate::coordinator::group::install(&ctx);
+            // Transaction coordinator follows leadership of `__transaction_state` partitions.
+            crate::coordinator::txn::install(&ctx);
         }
 
         // Register /brokers/ids/<id> (broker epoch = czxid); re-registers after session expiry.
@@ -561,6 +576,7 @@ pub async fn log_manager_config(
     c.cleaner_load_factor = config.log_cleaner_io_buffer_load_factor;
     c.producer_id_expiration_check_interval_ms =
         ms(i64::from(config.producer_id_expiration_check_interval_ms));
+    c.producer_state = crate::log::manager::producer_state_config(config);
     Ok(c)
 }
 

@@ -68,6 +68,14 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::SaslAuthenticate,
     ApiKey::DescribeUserScramCredentials,
     ApiKey::AlterUserScramCredentials,
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::DescribeTransactions,
+    ApiKey::ListTransactions,
+    ApiKey::WriteTxnMarkers,
+    ApiKey::TxnOffsetCommit,
+    ApiKey::DescribeProducers,
 ];
 
 /// Version range (min, max) a Kafka 3.9 ZooKeeper-mode broker advertises for `key`,
@@ -367,6 +375,26 @@ pub async fn dispatch(
             &header,
             handlers::delete_groups::handle(ctx, &header, decode(&mut body, v)?).await?,
         ),
+        ApiKey::AddPartitionsToTxn => respond(
+            &header,
+            handlers::add_partitions_to_txn::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::AddOffsetsToTxn => respond(
+            &header,
+            handlers::add_offsets_to_txn::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::EndTxn => respond(
+            &header,
+            handlers::end_txn::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DescribeTransactions => respond(
+            &header,
+            handlers::describe_transactions::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::ListTransactions => respond(
+            &header,
+            handlers::list_transactions::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
         ApiKey::OffsetDelete => respond(
             &header,
             handlers::offset_delete::handle(ctx, &header, decode(&mut body, v)?).await?,
@@ -388,6 +416,18 @@ pub async fn dispatch(
         ApiKey::SaslAuthenticate => respond(
             &header,
             handlers::sasl_authenticate::handle(decode(&mut body, v)?)?,
+        ),
+        ApiKey::WriteTxnMarkers => respond(
+            &header,
+            handlers::write_txn_markers::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::TxnOffsetCommit => respond(
+            &header,
+            handlers::txn_offset_commit::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DescribeProducers => respond(
+            &header,
+            handlers::describe_producers::handle(ctx, &header, decode(&mut body, v)?).await?,
         ),
         other => Err(Error::UnsupportedVersion(format!(
             "{other:?} is in the version table but has no dispatch arm"

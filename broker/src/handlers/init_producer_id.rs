@@ -1,9 +1,10 @@
-//! InitProducerId (key 22), v0-v5, for producers without a transactional id
-//! (idempotent producers): a fresh producer id with epoch 0 (Kafka
-//! `TransactionCoordinator.handleInitProducerId` with a null transactional id).
+//! InitProducerId (key 22), v0-v5 (Kafka's `handleInitProducerIdRequest`).
 //!
-//! Requests carrying a transactional id belong to the transaction coordinator; until
-//! one is wired in they get COORDINATOR_NOT_AVAILABLE (retriable).
+//! Without a transactional id (idempotent producers): a fresh producer id with epoch 0.
+//! With one: the transaction coordinator bumps the epoch (or rotates the producer id when
+//! the epoch is exhausted), fences an open transaction (answering CONCURRENT_TRANSACTIONS
+//! while it is aborted) and supports KIP-360 recovery with the current producer id/epoch
+//! (v3+). PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH below v4.
 
 use std::sync::Arc;
 
@@ -13,28 +14,48 @@ use kafka_protocol::messages::{
 use tracing::warn;
 
 use crate::broker::BrokerContext;
+use crate::coordinator::txn::codes::{INVALID_PRODUCER_EPOCH, PRODUCER_FENCED};
 use crate::error::Result;
 
 const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const INVALID_REQUEST: i16 = 42;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
-    _header: &RequestHeader,
+    header: &RequestHeader,
     req: InitProducerIdRequest,
 ) -> Result<InitProducerIdResponse> {
+    crate::coordinator::txn::sync_partition_count(ctx);
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
+    // The current producer id and epoch (KIP-360) come as a pair or not at all.
+    let expected = match (req.producer_id.0, req.producer_epoch) {
+        (-1, -1) => None,
+        (-1, _) | (_, -1) => {
+            resp.error_code = INVALID_REQUEST;
+            return Ok(resp);
+        }
+        (id, epoch) => Some((id, epoch)),
+    };
     match req.transactional_id.as_ref().map(|t| t.0.as_str()) {
         None => {}
         Some("") => {
             resp.error_code = INVALID_REQUEST;
             return Ok(resp);
         }
-        Some(_) => {
-            resp.error_code = COORDINATOR_NOT_AVAILABLE;
+        Some(txn_id) => {
+            let (pid, epoch, code) = ctx
+                .txns
+                .init_producer_id(txn_id, req.transaction_timeout_ms, expected)
+                .await;
+            resp.producer_id = ProducerId(pid);
+            resp.producer_epoch = epoch;
+            resp.error_code = if header.request_api_version < 4 && code == PRODUCER_FENCED {
+                INVALID_PRODUCER_EPOCH
+            } else {
+                code
+            };
             return Ok(resp);
         }
     }

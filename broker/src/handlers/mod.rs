@@ -1,5 +1,7 @@
 //! One module per Kafka API.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod allocate_producer_ids;
 pub mod alter_configs;
 pub mod alter_partition;
@@ -16,8 +18,11 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -29,6 +34,7 @@ pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -39,4 +45,6 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod stop_replica;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod update_metadata;
+pub mod write_txn_markers;

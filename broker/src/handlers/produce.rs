@@ -26,12 +26,16 @@ use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
 use crate::error::Result;
-use crate::log::batch::MAGIC_OFFSET;
+use crate::log::batch::{BatchHeader, MAGIC_OFFSET};
+use crate::log::producer_state::VerificationGuard;
+use crate::log::records::BatchIter;
 use crate::log::AppendOrigin;
-use crate::replica::manager::ProducePartitionResult;
+use crate::replica::manager::{ProducePartitionResult, ReplicaManager};
 use crate::replica::partition::codes;
+use crate::replica::txn_verification::{coordinator_for, produce_error};
 
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
+const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
 #[cfg(test)]
 const INVALID_TIMESTAMP: i16 = 32;
 const ZSTD: u8 = 4;
@@ -81,6 +85,107 @@ pub fn validate_records(version: i16, records: &[u8]) -> std::result::Result<(),
     Ok(())
 }
 
+/// The transactional batches of a request (`ReplicaManager.handleProduceAppend`).
+struct TxnBatches {
+    /// Distinct (producer id, epoch) pairs seen.
+    producers: usize,
+    producer: Option<(i64, i16)>,
+    /// (index in the append list, base sequence of its first batch).
+    partitions: Vec<(usize, i32)>,
+}
+
+fn transactional_batches(entries: &[(TopicPartition, BytesMut)]) -> TxnBatches {
+    let mut seen: Vec<(i64, i16)> = Vec::new();
+    let mut partitions = Vec::new();
+    for (i, (_, records)) in entries.iter().enumerate() {
+        let mut first_seq = None;
+        for (_, bytes) in BatchIter::new(records).flatten() {
+            let Some(h) = BatchHeader::parse(bytes) else {
+                continue;
+            };
+            if h.magic == 2 && h.has_producer_id() && h.is_transactional() {
+                if !seen.contains(&(h.producer_id, h.producer_epoch)) {
+                    seen.push((h.producer_id, h.producer_epoch));
+                }
+                first_seq.get_or_insert(h.base_sequence);
+            }
+        }
+        if let Some(seq) = first_seq {
+            partitions.push((i, seq));
+        }
+    }
+    TxnBatches {
+        producers: seen.len(),
+        producer: seen.first().copied(),
+        partitions,
+    }
+}
+
+/// KIP-890 part 1 (`maybeStartTransactionVerificationForPartitions`): each leader log hands
+/// out a guard unless the producer already has a transaction open there; the partitions with
+/// a guard are verified with the transaction coordinator. Fills `guards` and returns the
+/// produce error of each append-list index that must not be appended.
+#[allow(clippy::too_many_arguments)]
+async fn verify_transaction(
+    ctx: &Arc<BrokerContext>,
+    rm: &Arc<ReplicaManager>,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partitions: &[(usize, i32)],
+    entries: &[(TopicPartition, BytesMut)],
+    guards: &mut [VerificationGuard],
+    abortable_supported: bool,
+) -> HashMap<usize, i16> {
+    let mut failed = HashMap::new();
+    let mut to_verify: Vec<(usize, TopicPartition)> = Vec::new();
+    for &(i, seq) in partitions {
+        let tp = &entries[i].0;
+        let started = rm
+            .leader_partition(tp)
+            .and_then(|p| p.leader_log())
+            .map(|(log, _)| {
+                log.maybe_start_transaction_verification(producer_id, seq, producer_epoch)
+            });
+        match started {
+            Ok(g) if g == VerificationGuard::SENTINEL => {}
+            Ok(g) => {
+                guards[i] = g;
+                to_verify.push((i, tp.clone()));
+            }
+            Err(e) => {
+                failed.insert(i, e.code());
+            }
+        }
+    }
+    if to_verify.is_empty() {
+        return failed;
+    }
+    let coordinator = coordinator_for(
+        &ctx.metadata_cache.snapshot(),
+        transactional_id,
+        ctx.config.transaction_state_log_num_partitions,
+        &ctx.config.inter_broker_listener_name,
+    );
+    let errors = ctx
+        .txn_verifier
+        .verify(
+            coordinator,
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            to_verify.iter().map(|(_, tp)| tp.clone()).collect(),
+            abortable_supported,
+        )
+        .await;
+    for (i, tp) in to_verify {
+        if let Some(code) = errors.get(&tp) {
+            failed.insert(i, produce_error(*code));
+        }
+    }
+    failed
+}
+
 /// Handle a Produce request. `Ok(None)` means no response (acks=0).
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -127,9 +232,71 @@ pub async fn handle(
         }
     }
 
+    // Transactional batches: one producer per request, KIP-890 verification.
+    let mut guards = vec![VerificationGuard::SENTINEL; to_append.len()];
     if !to_append.is_empty() {
+        let txn = transactional_batches(&to_append);
+        if txn.producers > 1 {
+            // Kafka throws InvalidPidMappingException: the whole request fails.
+            for (ti, t) in req.topic_data.iter().enumerate() {
+                for pi in 0..t.partition_data.len() {
+                    results.insert(
+                        (ti, pi),
+                        ProducePartitionResult::error(INVALID_PRODUCER_ID_MAPPING, None),
+                    );
+                }
+            }
+            to_append.clear();
+            append_slots.clear();
+        } else if let (Some(txn_id), Some((pid, epoch)), true) = (
+            req.transactional_id.as_ref(),
+            txn.producer,
+            ctx.config.transaction_partition_verification_enable,
+        ) {
+            let failed = verify_transaction(
+                ctx,
+                &rm,
+                txn_id.as_str(),
+                pid,
+                epoch,
+                &txn.partitions,
+                &to_append,
+                &mut guards,
+                version >= 11,
+            )
+            .await;
+            // Drop the partitions that failed verification from the append.
+            let mut keep = Vec::with_capacity(to_append.len());
+            for (i, ((entry, slot), guard)) in to_append
+                .drain(..)
+                .zip(append_slots.drain(..))
+                .zip(guards.drain(..))
+                .enumerate()
+            {
+                match failed.get(&i) {
+                    Some(code) => {
+                        results.insert(slot, ProducePartitionResult::error(*code, None));
+                    }
+                    None => keep.push((entry, slot, guard)),
+                }
+            }
+            for ((tp, records), slot, guard) in keep {
+                to_append.push((tp, records));
+                append_slots.push(slot);
+                guards.push(guard);
+            }
+        }
+    }
+
+    if !to_append.is_empty() {
+        let entries = to_append
+            .into_iter()
+            .zip(guards)
+            .map(|((tp, records), guard)| (tp, records, guard))
+            .collect();
         let out = rm
-            .append_records(req.timeout_ms, acks, AppendOrigin::Client, to_append)
+            .append_records_now_verified(acks, AppendOrigin::Client, entries)
+            .wait(req.timeout_ms)
             .await;
         for (slot, (_, r)) in append_slots.into_iter().zip(out) {
             results.insert(slot, r);
@@ -272,6 +439,99 @@ mod tests {
             .expect("produce")
             .expect("acks=1");
         resp.responses[0].partition_responses[0].clone()
+    }
+
+    /// A transactional batch of 2 records from `pid`/`epoch` at `seq`.
+    fn txn_records(pid: i64, epoch: i16, seq: i32) -> Bytes {
+        let mut b = crate::replica::testing::batch_with(
+            2,
+            Compression::None,
+            pid,
+            epoch,
+            seq,
+            crate::replica::testing::chrono_now(),
+        );
+        b[22] |= 0x10;
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b.freeze()
+    }
+
+    async fn produce_txn(
+        ctx: &Arc<BrokerContext>,
+        version: i16,
+        txn_id: Option<&str>,
+        batches: Vec<(i32, Bytes)>,
+    ) -> Vec<i16> {
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_protocol::messages::{ApiKey, TopicName, TransactionalId};
+        let mut t = TopicProduceData::default();
+        t.name = TopicName("t".into());
+        for (p, records) in batches {
+            let mut pd = PartitionProduceData::default();
+            pd.index = p;
+            pd.records = Some(records);
+            t.partition_data.push(pd);
+        }
+        let mut req = ProduceRequest::default();
+        req.acks = 1;
+        req.timeout_ms = 5000;
+        req.transactional_id = txn_id.map(|s| TransactionalId(s.to_string().into()));
+        req.topic_data = vec![t];
+        let mut h = RequestHeader::default();
+        h.request_api_key = ApiKey::Produce as i16;
+        h.request_api_version = version;
+        let resp = handle(ctx, &h, req)
+            .await
+            .expect("produce")
+            .expect("acks=1");
+        resp.responses[0]
+            .partition_responses
+            .iter()
+            .map(|p| p.error_code)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn transactional_batches() {
+        use crate::log::LogConfig;
+        use crate::replica::testing::leader_context;
+        let (ctx, logs) = leader_context(LogConfig::default(), "t", uuid::Uuid::from_u128(9));
+        assert!(
+            ctx.config.transaction_partition_verification_enable,
+            "Kafka's default"
+        );
+        // Two producers in one request: INVALID_PRODUCER_ID_MAPPING for every partition.
+        let codes = produce_txn(
+            &ctx,
+            9,
+            Some("tx"),
+            vec![(0, txn_records(1, 0, 0)), (1, txn_records(2, 0, 0))],
+        )
+        .await;
+        assert_eq!(codes, vec![INVALID_PRODUCER_ID_MAPPING; 2]);
+        // No coordinator known for the transactional id: the retriable
+        // COORDINATOR_NOT_AVAILABLE reaches the producer as NOT_ENOUGH_REPLICAS.
+        let codes = produce_txn(&ctx, 11, Some("tx"), vec![(0, txn_records(1, 0, 0))]).await;
+        assert_eq!(codes, vec![codes::NOT_ENOUGH_REPLICAS]);
+        // Without a transactional id there is nothing to verify with (Kafka skips it).
+        let codes = produce_txn(&ctx, 9, None, vec![(0, txn_records(1, 0, 0))]).await;
+        assert_eq!(codes, vec![codes::NONE]);
+        // The open transaction needs no verification for its next batch.
+        let codes = produce_txn(&ctx, 9, Some("tx"), vec![(0, txn_records(1, 0, 2))]).await;
+        assert_eq!(codes, vec![codes::NONE]);
+        // A non-transactional batch while the producer's transaction is open.
+        let plain = crate::replica::testing::batch_with(
+            1,
+            Compression::None,
+            1,
+            0,
+            4,
+            crate::replica::testing::chrono_now(),
+        );
+        let codes = produce_txn(&ctx, 9, None, vec![(0, plain.freeze())]).await;
+        assert_eq!(codes, vec![48], "INVALID_TXN_STATE");
+        drop(logs);
     }
 
     fn batch_indexes(p: &PartitionProduceResponse) -> Vec<i32> {

@@ -113,9 +113,9 @@ fn origin(o: AppendOrigin) -> ps::AppendOrigin {
 pub struct ProducerState(pub(crate) ProducerStateManager);
 
 impl ProducerState {
-    pub fn new(dir: &Path) -> Result<Self> {
+    pub fn new(dir: &Path, config: ProducerStateConfig) -> Result<Self> {
         Ok(Self(
-            ProducerStateManager::new(dir, ProducerStateConfig::default()).map_err(storage)?,
+            ProducerStateManager::new(dir, config).map_err(storage)?,
         ))
     }
 

@@ -140,7 +140,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, params: &LoadParams) -> Resul
         }
     }
     let epochs = EpochCache::load(dir)?;
-    let mut producers = ProducerState::new(dir)?;
+    let mut producers = ProducerState::new(dir, params.producer_state)?;
     let max_index = config.index_bytes();
     let interval = config.index_interval_bytes.max(0) as usize;
     let mut segments: Vec<LogSegment> = Vec::new();

@@ -241,6 +241,9 @@ pub struct LoadParams {
     pub high_watermark_checkpoint: Option<i64>,
     /// `-delete` dirs are loaded without recovery.
     pub is_delete_dir: bool,
+    /// Broker-wide producer-state settings (`producer.id.expiration.ms`,
+    /// `transaction.partition.verification.enable`, `transaction.max.timeout.ms`).
+    pub producer_state: super::producer_state::ProducerStateConfig,
 }
 
 impl Log {
@@ -507,9 +510,21 @@ impl Log {
         sequence: i32,
         epoch: i16,
     ) -> VerificationGuard {
-        self.w()
-            .producers
+        let mut w = self.w();
+        // A producer already in a transaction here needs no verification (Kafka 3.9).
+        if w.producers.0.has_ongoing_transaction(producer_id, epoch) {
+            return VerificationGuard::SENTINEL;
+        }
+        w.producers
             .maybe_start_verification(producer_id, sequence, epoch)
+    }
+
+    /// Every producer with state in this partition (DescribeProducers), by producer id.
+    pub fn active_producers(&self) -> Vec<super::producer_state::ProducerStateEntry> {
+        let w = self.w();
+        let mut out: Vec<_> = w.producers.0.active_producers().values().cloned().collect();
+        out.sort_by_key(|e| e.producer_id);
+        out
     }
 
     /// [`Log::append_as_leader`] carrying a transaction verification guard.

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use super::checkpoint_io as ckpt;
 use super::config::LogConfig;
 use super::log::{parse_partition_dir_name, DeleteQueue, DirFailureHook, LoadParams, Log};
+use super::producer_state::ProducerStateConfig;
 use super::segment::now_ms;
 use crate::error::{Error, Result};
 
@@ -75,6 +76,19 @@ pub struct LogManagerConfig {
     pub cleaner_dedupe_buffer_size: usize,
     /// `log.cleaner.io.buffer.load.factor` (0.9).
     pub cleaner_load_factor: f64,
+    /// Producer-state settings every log gets (see [`producer_state_config`]).
+    pub producer_state: ProducerStateConfig,
+}
+
+/// The broker-wide producer-state settings: `producer.id.expiration.ms`,
+/// `transaction.partition.verification.enable` (KIP-890: a transactional producer's first
+/// batch in a partition needs a verified guard) and `transaction.max.timeout.ms`.
+pub fn producer_state_config(bc: &samsa_common::config::BrokerConfig) -> ProducerStateConfig {
+    ProducerStateConfig {
+        producer_id_expiration_ms: i64::from(bc.producer_id_expiration_ms),
+        transaction_verification_enabled: bc.transaction_partition_verification_enable,
+        max_transaction_timeout_ms: i64::from(bc.transaction_max_timeout_ms),
+    }
 }
 
 impl LogManagerConfig {
@@ -96,6 +110,7 @@ impl LogManagerConfig {
             cleaner_backoff_ms: 15_000,
             cleaner_dedupe_buffer_size: 128 * 1024 * 1024,
             cleaner_load_factor: 0.9,
+            producer_state: ProducerStateConfig::default(),
         }
     }
 }
@@ -123,6 +138,7 @@ impl LogManagerConfig {
         c.cleaner_load_factor = bc.log_cleaner_io_buffer_load_factor;
         c.producer_id_expiration_check_interval_ms =
             pos(bc.producer_id_expiration_check_interval_ms as i64);
+        c.producer_state = producer_state_config(bc);
         Ok(c)
     }
 }
@@ -588,6 +604,7 @@ impl LogManager {
                         log_start_offset_checkpoint: ls.get(&tp).copied().unwrap_or(0),
                         high_watermark_checkpoint: hw.get(&tp).copied(),
                         is_delete_dir: is_delete,
+                        producer_state: self.config.producer_state,
                     };
                     let r = Log::open(
                         &path,
@@ -748,7 +765,10 @@ impl LogManager {
             &path,
             tp.clone(),
             config.clone(),
-            LoadParams::default(),
+            LoadParams {
+                producer_state: self.config.producer_state,
+                ..LoadParams::default()
+            },
             self.deletes.clone(),
             Some(self.failure_hook()),
         )

@@ -663,10 +663,10 @@ pub struct PendingProducerUpdate {
 pub struct ProducerStateConfig {
     /// `producer.id.expiration.ms` (86400000).
     pub producer_id_expiration_ms: i64,
-    /// `transaction.partition.verification.enable` (Kafka default true). Our default is
-    /// false until the produce path runs the KIP-890 `AddPartitionsToTxn` verification
-    /// and passes its guard: with it on and no guard, every first transactional batch of a
-    /// transaction would be refused with INVALID_TXN_STATE.
+    /// `transaction.partition.verification.enable` (Kafka default true). The broker sets it
+    /// from its config (`log::manager::producer_state_config`); the produce path and
+    /// TxnOffsetCommit then verify with the transaction coordinator and pass the guard. This
+    /// struct's default is false for standalone logs (tests, tools), which have no verifier.
     pub transaction_verification_enabled: bool,
     /// `transaction.max.timeout.ms` (900000).
     pub max_transaction_timeout_ms: i64,

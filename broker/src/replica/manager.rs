@@ -38,6 +38,7 @@ use super::fetcher::{FetcherConfig, FetcherManager, LeaderEndpoint};
 use super::partition::{codes, Partition};
 use super::purgatory::wait_any;
 use crate::error::{Error, RecordError, Result};
+use crate::log::producer_state::VerificationGuard;
 use crate::log::{AppendOrigin, FetchDataInfo, Log, LogAppendInfo};
 
 /// Settings the replica manager needs from `server.properties`.
@@ -899,12 +900,30 @@ impl ReplicaManager {
         origin: AppendOrigin,
         entries: Vec<(TopicPartition, BytesMut)>,
     ) -> PendingAppend {
+        self.append_records_now_verified(
+            required_acks,
+            origin,
+            entries
+                .into_iter()
+                .map(|(tp, r)| (tp, r, VerificationGuard::SENTINEL))
+                .collect(),
+        )
+    }
+
+    /// [`Self::append_records_now`] with each entry's KIP-890 verification guard (the
+    /// produce path of a verified transactional batch).
+    pub fn append_records_now_verified(
+        &self,
+        required_acks: i16,
+        origin: AppendOrigin,
+        entries: Vec<(TopicPartition, BytesMut, VerificationGuard)>,
+    ) -> PendingAppend {
         let alive = self.alive_fn();
         let now = now_ms();
         let mut out: Vec<(TopicPartition, ProducePartitionResult)> =
             Vec::with_capacity(entries.len());
         let mut waiting: Vec<(usize, Arc<Partition>, i64)> = Vec::new();
-        for (tp, records) in entries {
+        for (tp, records, guard) in entries {
             let res = match self.leader_partition(&tp) {
                 Ok(p) => match p.append_records_to_leader(
                     records,
@@ -913,6 +932,7 @@ impl ReplicaManager {
                     self.config.replica_lag_time_max_ms,
                     now,
                     &*alive,
+                    guard,
                 ) {
                     Ok(info) => {
                         if required_acks == -1 && info.last_offset >= 0 {

@@ -12,6 +12,7 @@ pub mod partition_state;
 pub mod purgatory;
 #[cfg(test)]
 pub mod testing;
+pub mod txn_verification;
 
 use std::sync::Arc;
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::partition_state::{PendingIsr, ReplicationState};
 use super::purgatory::PartitionSignal;
 use crate::error::{Error, Result};
+use crate::log::producer_state::VerificationGuard;
 use crate::log::{AppendOrigin, Log, LogAppendInfo};
 
 #[derive(Debug)]
@@ -234,7 +235,9 @@ impl Partition {
         }
     }
 
-    /// Produce path: leader check, min-ISR check for acks=-1, append, HW update.
+    /// Produce path: leader check, min-ISR check for acks=-1, append, HW update. `guard` is
+    /// the KIP-890 verification guard of a transactional batch (`SENTINEL` otherwise).
+    #[allow(clippy::too_many_arguments)]
     pub fn append_records_to_leader(
         &self,
         records: BytesMut,
@@ -243,6 +246,7 @@ impl Partition {
         max_lag_ms: u64,
         now_ms: u64,
         alive: &dyn Fn(BrokerId) -> bool,
+        guard: VerificationGuard,
     ) -> Result<LogAppendInfo> {
         // Serialized with LeaderAndIsr (Kafka appends under the partition's leader/ISR read
         // lock): a batch stamped with the epoch read here must land before a new epoch
@@ -271,7 +275,7 @@ impl Partition {
             }
             (log, g.repl.leader_epoch)
         };
-        let info = log.append_as_leader(records, epoch, origin);
+        let info = log.append_as_leader_verified(records, epoch, origin, guard);
         drop(transition);
         let info = info?;
         self.maybe_increment_hw(max_lag_ms, now_ms, alive);

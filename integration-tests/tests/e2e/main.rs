@@ -18,4 +18,6 @@ mod log_dir_failure;
 mod other_clients;
 mod rdkafka_client;
 mod security;
+mod transactions;
+mod transactions_leader;
 mod zk_conformance;

@@ -27,19 +27,40 @@ pub struct LoadedPartition {
     pub removed: HashSet<String>,
     /// Committed offsets by group.
     pub offsets: BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>,
+    /// Log position (base offset of the record's batch) of every committed and pending
+    /// offset, by (group, topic, partition) and producer (-1 for committed ones): which of
+    /// two commits is newer after a transaction completes (Kafka's `olderThan`).
+    pub positions: HashMap<(OffsetKey, i64), i64>,
+    /// Transactional commits still waiting for their marker, by group and producer id.
+    pub pending_txn: BTreeMap<String, ProducerOffsets>,
+    /// The log end offset the load read up to: markers written at or after it were not seen.
+    pub end_offset: i64,
 }
+
+/// Pending transactional commits of one group: producer id -> partition -> offset.
+pub type ProducerOffsets = HashMap<i64, HashMap<(String, i32), CommittedOffset>>;
+
+/// A committed offset and the base offset of the batch that holds its record.
+type Positioned = (i64, CommittedOffset);
 
 #[derive(Default)]
 struct Replay {
     groups: BTreeMap<String, StoredGroup>,
     removed: HashSet<String>,
-    offsets: HashMap<OffsetKey, CommittedOffset>,
-    /// Transactional commits by producer id; `None` = a tombstone.
-    pending: HashMap<i64, HashMap<OffsetKey, Option<CommittedOffset>>>,
+    offsets: HashMap<OffsetKey, Positioned>,
+    /// Transactional commits by producer id (Kafka's `pendingOffsets`).
+    pending: HashMap<i64, HashMap<OffsetKey, Positioned>>,
 }
 
 impl Replay {
-    fn apply(&mut self, txn_producer: Option<i64>, key: RecordKey, value: Option<Bytes>) {
+    /// One record of the batch at `batch_offset`; `txn_producer` for transactional batches.
+    fn apply(
+        &mut self,
+        txn_producer: Option<i64>,
+        batch_offset: i64,
+        key: RecordKey,
+        value: Option<Bytes>,
+    ) {
         match key {
             RecordKey::Offset {
                 group,
@@ -48,18 +69,18 @@ impl Replay {
             } => {
                 let k = (group, topic, partition);
                 let v = value.and_then(records::parse_offset_value);
-                match txn_producer {
-                    Some(pid) => {
-                        self.pending.entry(pid).or_default().insert(k, v);
+                let map = match txn_producer {
+                    Some(pid) => self.pending.entry(pid).or_default(),
+                    None => &mut self.offsets,
+                };
+                // A transactional tombstone only drops the producer's pending commit.
+                match v {
+                    Some(v) => {
+                        map.insert(k, (batch_offset, v));
                     }
-                    None => match v {
-                        Some(v) => {
-                            self.offsets.insert(k, v);
-                        }
-                        None => {
-                            self.offsets.remove(&k);
-                        }
-                    },
+                    None => {
+                        map.remove(&k);
+                    }
                 }
             }
             RecordKey::Group(g) => match value.and_then(records::parse_group_value) {
@@ -93,13 +114,9 @@ impl Replay {
         };
         if commit {
             for (k, v) in pending {
-                match v {
-                    Some(v) => {
-                        self.offsets.insert(k, v);
-                    }
-                    None => {
-                        self.offsets.remove(&k);
-                    }
+                // A later plain commit of the same partition wins.
+                if self.offsets.get(&k).is_none_or(|cur| cur.0 < v.0) {
+                    self.offsets.insert(k, v);
                 }
             }
         }
@@ -108,13 +125,30 @@ impl Replay {
     fn finish(self) -> LoadedPartition {
         let mut offsets: BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>> =
             BTreeMap::new();
-        for ((g, t, p), o) in self.offsets {
+        let mut positions = HashMap::new();
+        for ((g, t, p), (pos, o)) in self.offsets {
+            positions.insert(((g.clone(), t.clone(), p), -1), pos);
             offsets.entry(g).or_default().insert((t, p), o);
+        }
+        let mut pending_txn: BTreeMap<String, ProducerOffsets> = BTreeMap::new();
+        for (pid, commits) in self.pending {
+            for ((g, t, p), (pos, o)) in commits {
+                positions.insert(((g.clone(), t.clone(), p), pid), pos);
+                pending_txn
+                    .entry(g)
+                    .or_default()
+                    .entry(pid)
+                    .or_default()
+                    .insert((t, p), o);
+            }
         }
         LoadedPartition {
             groups: self.groups,
             removed: self.removed,
             offsets,
+            positions,
+            pending_txn,
+            end_offset: 0,
         }
     }
 }
@@ -130,6 +164,7 @@ fn replay_batches(replay: &mut Replay, mut bytes: Bytes, mut next: i64) -> Optio
         }
         let mut one = bytes.split_to(total);
         let set = RecordBatchDecoder::decode(&mut one).ok()?;
+        let batch_offset = set.records.first().map_or(next, |r| r.offset);
         for r in set.records {
             next = next.max(r.offset + 1);
             if r.control {
@@ -140,7 +175,7 @@ fn replay_batches(replay: &mut Replay, mut bytes: Bytes, mut next: i64) -> Optio
                 continue;
             };
             let txn = r.transactional.then_some(r.producer_id);
-            replay.apply(txn, key, r.value);
+            replay.apply(txn, batch_offset, key, r.value);
         }
     }
     Some(next)
@@ -178,7 +213,9 @@ pub fn load_partition(
         }
         offset = next;
     }
-    Some(replay.finish())
+    let mut loaded = replay.finish();
+    loaded.end_offset = end;
+    Some(loaded)
 }
 
 #[cfg(test)]
@@ -244,13 +281,22 @@ mod tests {
             topic: "t".into(),
             partition: p,
         };
-        replay.apply(Some(7), k(0), Some(records::offset_value(&off(1))));
-        replay.apply(Some(8), k(1), Some(records::offset_value(&off(2))));
-        // ABORT (type 0) for 8, COMMIT (type 1) for 7.
+        replay.apply(Some(7), 0, k(0), Some(records::offset_value(&off(1))));
+        replay.apply(Some(8), 1, k(1), Some(records::offset_value(&off(2))));
+        // A plain commit of partition 2 after producer 9's, before its COMMIT marker: kept.
+        replay.apply(Some(9), 2, k(2), Some(records::offset_value(&off(3))));
+        replay.apply(None, 3, k(2), Some(records::offset_value(&off(4))));
+        replay.apply(Some(10), 4, k(3), Some(records::offset_value(&off(5))));
+        // ABORT (type 0) for 8, COMMIT (type 1) for 7 and 9; 10 is still open.
         replay.control(8, Some(Bytes::from_static(&[0, 0, 0, 0])));
         replay.control(7, Some(Bytes::from_static(&[0, 0, 0, 1])));
+        replay.control(9, Some(Bytes::from_static(&[0, 0, 0, 1])));
         let l = replay.finish();
-        assert_eq!(l.offsets["g"].len(), 1);
+        assert_eq!(l.offsets["g"].len(), 2);
         assert_eq!(l.offsets["g"][&("t".to_string(), 0)].offset, 1);
+        assert_eq!(l.offsets["g"][&("t".to_string(), 2)].offset, 4);
+        assert_eq!(l.pending_txn["g"][&10][&("t".to_string(), 3)].offset, 5);
+        let pk = (("g".to_string(), "t".to_string(), 3), 10);
+        assert_eq!(l.positions[&pk], 4);
     }
 }

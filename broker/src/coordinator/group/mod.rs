@@ -26,6 +26,9 @@ use tokio::sync::oneshot;
 
 pub mod load;
 pub mod records;
+mod txn_offsets;
+
+pub use txn_offsets::{PendingTxnOffset, TxnAppendFn, TxnWrite};
 
 pub mod codes {
     pub const NONE: i16 = 0;
@@ -34,6 +37,7 @@ pub mod codes {
     pub const INVALID_FETCH_SIZE: i16 = 4;
     pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     pub const REQUEST_TIMED_OUT: i16 = 7;
+    pub const NETWORK_EXCEPTION: i16 = 13;
     pub const MESSAGE_TOO_LARGE: i16 = 10;
     pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
     pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
@@ -274,6 +278,9 @@ struct Group {
     /// Append sequence of the cached offset (or of its deletion): a commit completing late
     /// never replaces a newer one, nor revives a deleted one (Kafka's `olderThan` check).
     offset_seq: HashMap<(String, i32), u64>,
+    /// Transactional offset commits by producer id, waiting for their marker (Kafka's
+    /// `pendingTransactionalOffsetCommits`); see `txn_offsets.rs`.
+    pending_txn: HashMap<i64, HashMap<(String, i32), PendingTxnOffset>>,
     new_member_added: bool,
     rebalance_seq: u64,
     /// When the group entered its current state (Kafka's `currentStateTimestamp`).
@@ -298,6 +305,7 @@ impl Group {
             offsets: BTreeMap::new(),
             pending_commits: HashMap::new(),
             offset_seq: HashMap::new(),
+            pending_txn: HashMap::new(),
             new_member_added: false,
             rebalance_seq: 0,
             state_timestamp: Some(now_ms()),
@@ -506,6 +514,9 @@ struct Partitions {
     loading: HashMap<i32, u64>,
     /// Highest leader epoch seen per partition (Kafka's coordinator epoch).
     epochs: HashMap<i32, i32>,
+    /// Transaction markers written while the partition was loading: (producer id, commit,
+    /// marker offset), applied once the load is installed (see `txn_offsets.rs`).
+    deferred_txn: HashMap<i32, Vec<(i64, bool, i64)>>,
 }
 
 /// The coordinator of all groups this broker owns.
@@ -520,6 +531,8 @@ pub struct GroupCoordinator {
     /// Writes records of a group to its `__consumer_offsets` partition; installed at start-up
     /// (absent in unit tests, where writes succeed at once).
     append: Mutex<Option<AppendFn>>,
+    /// Writes a TxnOffsetCommit's transactional batch (absent in unit tests).
+    txn_append: Mutex<Option<txn_offsets::TxnAppendFn>>,
     /// Source of timer sequence numbers, unique across group reloads.
     seq: AtomicU64,
 }
@@ -545,6 +558,9 @@ pub fn now_ms() -> i64 {
 /// Kafka's mapping of append errors for offset commits (`storeOffsets`).
 pub fn commit_error(code: i16) -> i16 {
     match code {
+        // A failed transaction verification (TxnOffsetCommit): clients retry this one
+        // without looking the coordinator up again.
+        NETWORK_EXCEPTION => COORDINATOR_LOAD_IN_PROGRESS,
         UNKNOWN_TOPIC_OR_PARTITION | NOT_ENOUGH_REPLICAS | NOT_ENOUGH_REPLICAS_AFTER_APPEND => {
             COORDINATOR_NOT_AVAILABLE
         }
@@ -586,6 +602,7 @@ impl GroupCoordinator {
             partitions: Mutex::new(Partitions::default()),
             partition_count: AtomicI32::new(0),
             append: Mutex::new(None),
+            txn_append: Mutex::new(None),
             seq: AtomicU64::new(1),
         })
     }
@@ -690,6 +707,7 @@ impl GroupCoordinator {
         }
         let token = self.next_seq();
         p.loading.insert(partition, token);
+        p.deferred_txn.remove(&partition);
         Some(token)
     }
 
@@ -708,8 +726,10 @@ impl GroupCoordinator {
         }
         parts.loading.remove(&partition);
         let Some(mut l) = loaded else {
+            parts.deferred_txn.remove(&partition);
             return;
         };
+        let n_partitions = self.partition_count.load(Ordering::Relaxed);
         let mut gs = self.lock();
         let mut n_groups = 0;
         for (gid, sg) in std::mem::take(&mut l.groups) {
@@ -750,6 +770,7 @@ impl GroupCoordinator {
             };
             g.subscribed_topics = g.compute_subscribed_topics();
             g.offsets = l.offsets.remove(&gid).unwrap_or_default();
+            self.install_loaded_offsets(&mut g, &gid, &mut l);
             let ids: Vec<String> = g.members.keys().cloned().collect();
             for id in ids {
                 let t = g
@@ -768,14 +789,32 @@ impl GroupCoordinator {
             }
             n_groups += 1;
         }
-        for (gid, offsets) in l.offsets {
+        for (gid, offsets) in std::mem::take(&mut l.offsets) {
             if gs.contains_key(&gid) {
                 continue;
             }
             let mut g = Group::new();
             g.offsets = offsets;
+            self.install_loaded_offsets(&mut g, &gid, &mut l);
             gs.insert(gid, g);
             n_groups += 1;
+        }
+        // Groups known only from transactional commits still waiting for their marker.
+        let pending_only: Vec<String> = l.pending_txn.keys().cloned().collect();
+        for gid in pending_only {
+            if gs.contains_key(&gid) {
+                continue;
+            }
+            let mut g = Group::new();
+            self.install_loaded_offsets(&mut g, &gid, &mut l);
+            gs.insert(gid, g);
+            n_groups += 1;
+        }
+        let deferred = parts.deferred_txn.remove(&partition).unwrap_or_default();
+        for (pid, commit, marker_offset) in deferred {
+            if marker_offset >= l.end_offset {
+                Self::complete_txn_locked(&mut gs, n_partitions, pid, &[partition], commit);
+            }
         }
         parts.owned.insert(partition);
         tracing::info!(
@@ -791,6 +830,7 @@ impl GroupCoordinator {
         let mut parts = self.parts();
         parts.loading.remove(&partition);
         parts.owned.remove(&partition);
+        parts.deferred_txn.remove(&partition);
         drop(parts);
         let n = self.partition_count.load(Ordering::Relaxed);
         let mut gs = self.lock();
@@ -1766,7 +1806,9 @@ impl GroupCoordinator {
         keys.into_iter()
             .map(|k| {
                 let Some(g) = g else { return (k, None, NONE) };
-                if require_stable && g.pending_commits.contains_key(&k) {
+                if require_stable
+                    && (g.pending_commits.contains_key(&k) || g.has_pending_txn_offset(&k))
+                {
                     return (k, None, UNSTABLE_OFFSET_COMMIT);
                 }
                 let o = g.offsets.get(&k).cloned();
@@ -1803,8 +1845,8 @@ impl GroupCoordinator {
         removed: Vec<(String, i32)>,
     ) {
         let Some(g) = gs.get_mut(gid) else { return };
-        let dead =
-            g.state == GroupState::Dead || (g.state == GroupState::Empty && g.offsets.is_empty());
+        let dead = g.state == GroupState::Dead
+            || (g.state == GroupState::Empty && g.offsets.is_empty() && g.pending_txn.is_empty());
         let generation = g.generation;
         let mut recs: Vec<(Bytes, Option<Bytes>)> = removed
             .iter()
@@ -1885,6 +1927,9 @@ impl GroupCoordinator {
             if *c == NONE {
                 // A commit still in flight for this partition must not bring it back.
                 g.offset_seq.insert(k.clone(), self.next_seq());
+                for pending in g.pending_txn.values_mut() {
+                    pending.remove(k);
+                }
                 if g.offsets.remove(k).is_some() {
                     removed.push(k.clone());
                 }
@@ -2057,6 +2102,33 @@ pub fn install(ctx: &Arc<crate::broker::BrokerContext>) {
             acks,
             crate::log::AppendOrigin::Coordinator,
             vec![(tp, records::batch(&recs, now_ms()))],
+        );
+        let timeout = ctx.config.offsets_commit_timeout_ms;
+        Box::pin(async move {
+            let out = pending.wait(timeout).await;
+            out.first().map(|(_, r)| r.error_code).unwrap_or(NONE)
+        })
+    }));
+    let weak = Arc::downgrade(ctx);
+    ctx.groups.set_txn_append(Arc::new(move |gid, recs, write| {
+        let Some(ctx) = weak.upgrade() else {
+            return Box::pin(std::future::ready(COORDINATOR_NOT_AVAILABLE));
+        };
+        let Ok(rm) = ctx.replicas() else {
+            return Box::pin(std::future::ready(COORDINATOR_NOT_AVAILABLE));
+        };
+        let Some(partition) = ctx.groups.partition_of(gid) else {
+            return Box::pin(std::future::ready(NOT_COORDINATOR));
+        };
+        let tp = samsa_common::types::TopicPartition {
+            topic: "__consumer_offsets".to_string(),
+            partition,
+        };
+        let batch = records::txn_batch(&recs, now_ms(), write.producer_id, write.producer_epoch);
+        let pending = rm.append_records_now_verified(
+            ctx.config.offsets_commit_required_acks,
+            crate::log::AppendOrigin::Coordinator,
+            vec![(tp, batch, write.guard)],
         );
         let timeout = ctx.config.offsets_commit_timeout_ms;
         Box::pin(async move {

@@ -340,20 +340,41 @@ pub fn group_value(
 
 /// A magic-2 batch (CreateTime = `now`, no producer id, no compression) of (key, value) records.
 pub fn batch(records: &[(Bytes, Option<Bytes>)], now: i64) -> BytesMut {
+    build_batch(records, now, None)
+}
+
+/// The batch of a TxnOffsetCommit (Kafka's `generateOffsetRecords` with a producer id):
+/// transactional, the producer's id and epoch, base sequence 0, otherwise as [`batch`].
+pub fn txn_batch(
+    records: &[(Bytes, Option<Bytes>)],
+    now: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> BytesMut {
+    build_batch(records, now, Some((producer_id, producer_epoch)))
+}
+
+fn build_batch(
+    records: &[(Bytes, Option<Bytes>)],
+    now: i64,
+    producer: Option<(i64, i16)>,
+) -> BytesMut {
+    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
+    // The encoder keeps records in one batch while offset - sequence is constant; the header
+    // stores the first record's sequence: -1 without a producer, 0 for a transaction.
+    let first_seq = if producer.is_some() { 0 } else { -1 };
     let recs: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, (k, v))| Record {
-            transactional: false,
+            transactional: producer.is_some(),
             control: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            // The encoder keeps records in one batch while offset - sequence is constant;
-            // the header stores the first record's sequence, -1 (no producer).
-            sequence: (i as i32).wrapping_sub(1),
+            sequence: (i as i32).wrapping_add(first_seq),
             timestamp: now,
             key: Some(k.clone()),
             value: v.clone(),
