@@ -915,6 +915,27 @@ fn security_three_brokers_replicate_over_sasl_ssl() {
         (s["isr"].as_array()?.len() == 3).then_some(s)
     });
 
+    // Transactions: the coordinator's WriteTxnMarkers and the leaders' KIP-890 verification
+    // travel over the SASL_SSL inter-broker listener too.
+    create_topic(&bootstrap, "jtx", 2, 3, &[]);
+    let r = clients::java(
+        "Transactions",
+        &[bootstrap.clone(), "jtx".into(), "sec-tx".into()],
+        Duration::from_secs(300),
+    )
+    .unwrap();
+    let committed: Vec<&str> = r["committed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(
+        committed,
+        ["0:c1-0", "0:c1-2", "0:c2-0", "0:p2-0", "1:c1-1", "1:c1-3", "1:c2-1", "1:p2-1"],
+        "{r}"
+    );
+
     // kill -9 the leader: a follower (replicated over SASL_SSL) takes over with every record.
     let leader = state["leader"].as_i64().unwrap() as i32;
     cluster.broker(leader).kill9();
