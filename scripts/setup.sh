@@ -22,6 +22,8 @@ need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 if ! command -v javac >/dev/null 2>&1; then need_apt+=(openjdk-17-jdk-headless); fi
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+# The security e2e tests make their certificates with openssl (keytool comes with the JDK).
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # The fault drill (drill/): network namespaces, nft rules, tbf, prlimit.
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)

@@ -64,6 +64,8 @@ pub struct BrokerContext {
     pub controller: ControllerSlot,
     /// Classic consumer-group coordinator.
     pub groups: Arc<crate::coordinator::group::GroupCoordinator>,
+    /// SCRAM credentials and the inter-broker client's TLS/SASL.
+    pub security: crate::security::SecurityContext,
     /// Transaction coordinator (`__transaction_state` partitions this broker leads).
     pub txns: Arc<crate::coordinator::txn::TxnCoordinator>,
     /// KIP-890 transaction verification of transactional Produce batches (connections to
@@ -128,6 +130,7 @@ impl BrokerContext {
             log_manager: OnceLock::new(),
             controller: ControllerSlot::default(),
             groups,
+            security: Default::default(),
             txns: crate::coordinator::txn::TxnCoordinator::new(
                 crate::coordinator::txn::config_from(&config),
             ),
@@ -219,17 +222,28 @@ impl Broker {
         let mut config = Arc::new(config);
         // Kafka itself stays quiet about unknown keys; we warn (the issue asks for it),
         // since a misspelt key silently falling back to a default is a common surprise.
-        for k in config.unknown.keys() {
-            if k != crate::metrics::LISTENER_KEY {
-                warn!("{}", unknown_key_note(k));
-            }
+        // `listener.name.<l>.` keys are read by the security module; the metrics key by metrics.
+        for k in config.unknown.keys().filter(|k| {
+            !k.starts_with("listener.name.") && k.as_str() != crate::metrics::LISTENER_KEY
+        }) {
+            warn!("{}", unknown_key_note(k));
         }
         let metrics_config = crate::metrics::MetricsConfig::from_unknown(&config.unknown)
             .map_err(|e| anyhow::anyhow!(e))?;
+        // TLS stores, JAAS and SASL settings: fail start-up before binding, naming the key.
+        let scram_store = Arc::new(crate::security::sasl::scram::ScramStore::default());
+        let listener_security = crate::security::build_listeners(&config, &scram_store)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let inter_broker_security = crate::security::inter_broker_client(&config)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .map(Arc::new);
         info!(broker_id = config.broker_id, "starting");
 
         // Bind first: a taken port fails start-up before we touch disks or ZooKeeper.
-        let listeners = server::bind(&config.listeners).await?;
+        let mut listeners = server::bind(&config.listeners).await?;
+        for l in &mut listeners {
+            l.security = listener_security.get(&*l.name).cloned();
+        }
         let metrics_listener = match &metrics_config.listen {
             Some(addr) => Some(crate::metrics::http::bind(addr).await?),
             None => None,
@@ -271,10 +285,21 @@ impl Broker {
             None
         };
 
-        let ctx = Arc::new(BrokerContext::new(config.clone(), advertised));
+        let mut ctx = BrokerContext::new(config.clone(), advertised);
+        ctx.security.scram = scram_store;
+        if let Some(s) = inter_broker_security {
+            ctx.txn_verifier.set_client_security(s.clone());
+            let _ = ctx.security.inter_broker.set(s);
+        }
+        let ctx = Arc::new(ctx);
         if let Some(p) = &prepared {
             ctx.set_cluster_id(p.cluster_id.clone());
             ctx.set_zk(p.session.clone());
+            // SCRAM users before the listeners serve; `/config/changes` keeps them fresh.
+            let n = crate::security::load_scram_users(&p.session, &ctx.security.scram).await?;
+            if n > 0 {
+                info!(users = n, "loaded SCRAM credentials");
+            }
         }
 
         // Logs: lock the dirs, load every partition (recovering after an unclean stop).
@@ -323,7 +348,9 @@ impl Broker {
         // Controller component: takes part in the /controller election on the shared session.
         if let Some(zkb) = &zk {
             if let Some(session) = zkb.session() {
-                let handle = samsa_controller::spawn(session, controller_config(&config));
+                let mut cc = controller_config(&config);
+                cc.security = ctx.security.client();
+                let handle = samsa_controller::spawn(session, cc);
                 let renew = handle.clone();
                 zkb.on_session_renewed(move |s| renew.session_renewed(s));
                 ctx.controller.set(handle);
@@ -471,6 +498,7 @@ pub async fn controlled_shutdown(ctx: &BrokerContext) -> bool {
                     client_id: Some(format!("{}", ctx.broker_id)),
                     connect_timeout: timeout,
                     request_timeout: Some(timeout),
+                    security: ctx.security.client(),
                 };
                 let res = async {
                     let client =

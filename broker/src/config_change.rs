@@ -9,8 +9,10 @@
 //! topics that means [`ConfigChangeHandler::topic_config_changed`], which the broker wires
 //! to `LogManager::update_config` (effective `LogConfig` = broker `log.*` defaults +
 //! overrides). Handled notifications older than 15 minutes are deleted, as Kafka does.
-//! Other entity types (clients, users, ips, brokers) are read but have no effect in
-//! Samsa (no quotas, no dynamic broker configs).
+//! For users (`users/<user>`) the SCRAM credentials in the user's config replace the
+//! cached ones ([`ConfigChangeHandler::user_config_changed`]), so a user added or removed
+//! with `kafka-configs.sh` logs in (or stops) without a restart. Other entity types
+//! (clients, ips, brokers, user quotas) are read but have no effect in Samsa.
 //!
 //! The listener follows session replacement: each round takes the broker's current
 //! session from [`BrokerContext::zk`], so after an expiry it re-lists and re-watches.
@@ -40,6 +42,9 @@ const RELIST_INTERVAL: Duration = Duration::from_secs(30);
 pub trait ConfigChangeHandler: Send + Sync + 'static {
     /// `/config/topics/<topic>` now holds `overrides` (empty if the node is gone).
     fn topic_config_changed(&self, topic: &str, overrides: BTreeMap<String, String>);
+
+    /// `/config/users/<user>` now holds `config` (empty if the node is gone).
+    fn user_config_changed(&self, _user: &str, _config: BTreeMap<String, String>) {}
 }
 
 impl<F> ConfigChangeHandler for F
@@ -67,6 +72,12 @@ impl BrokerTopicConfigHandler {
 }
 
 impl ConfigChangeHandler for BrokerTopicConfigHandler {
+    fn user_config_changed(&self, user: &str, config: BTreeMap<String, String>) {
+        if let Some(ctx) = self.ctx.upgrade() {
+            ctx.security.scram.set_user(user, &config);
+        }
+    }
+
     fn topic_config_changed(&self, topic: &str, overrides: BTreeMap<String, String>) {
         let Some(ctx) = self.ctx.upgrade() else {
             return;
@@ -189,6 +200,21 @@ impl<H: ConfigChangeHandler> ConfigChangeListener<H> {
                 };
                 info!(topic = entity_name, config = ?overrides, "processing topic config change");
                 self.handler.topic_config_changed(entity_name, overrides);
+            }
+            config_type::USER if !entity_name.contains('/') => {
+                let config = match zk.get_entity_config(entity_type, entity_name).await {
+                    Ok(c) => c,
+                    Err(e @ samsa_common::error::Error::InvalidZnode { .. }) => {
+                        error!(user = entity_name, error = %e, "ignoring config change: unreadable user config znode");
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                };
+                // Values are credentials: log the mechanisms only.
+                info!(user = entity_name, keys = ?config.keys().collect::<Vec<_>>(), "processing user config change");
+                let user = samsa_common::zk::znodes::desanitize_entity_name(entity_name)
+                    .unwrap_or_else(|| entity_name.to_string());
+                self.handler.user_config_changed(&user, config);
             }
             other => {
                 debug!(

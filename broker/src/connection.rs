@@ -11,6 +11,13 @@
 //! request at a time (like Kafka, so side effects keep the client's order), and a
 //! writer that sends responses in the same order. A bad frame or a handler error
 //! closes only this connection.
+//!
+//! Security sits beneath and before dispatch, never in handlers: the [`Transport`] is
+//! TCP or TLS over TCP (the TLS handshake is done by the accept loop), and on SASL
+//! listeners every frame goes through the [`Authenticator`] until the client has logged
+//! in. Handlers only see the resulting principal in [`ConnInfo`]. File slices go out
+//! with `sendfile` on TCP (zero-copy); TLS must encrypt in user space, so there they are
+//! read through a pooled buffer.
 
 use std::future::Future;
 use std::io;
@@ -21,15 +28,27 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, WriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::error::{Error, Result};
 use crate::log::FileSlice;
 use crate::metrics::{self, RequestTiming};
+use crate::security::sasl::{Authenticator, SaslServerConfig, Step};
+
+/// A server-side TLS stream over TCP.
+pub type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// The byte stream beneath a connection.
+pub enum Transport {
+    /// PLAINTEXT and SASL_PLAINTEXT: responses may use `sendfile`.
+    Plain(TcpStream),
+    /// SSL and SASL_SSL, after the TLS handshake.
+    Tls(Box<TlsStream>),
+}
 
 /// One piece of a response frame: bytes in memory, or a file range sent with
 /// `sendfile`. A response is `Vec<Chunk>`; the connection adds the size prefix.
@@ -62,6 +81,21 @@ pub struct ConnInfo {
     pub listener: Arc<str>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// The authenticated principal (`User:<name>`; `User:ANONYMOUS` on PLAINTEXT and on
+    /// SSL without a client certificate). Set by the connection, never by handlers.
+    pub principal: Arc<str>,
+}
+
+impl ConnInfo {
+    /// A connection that has not authenticated (yet).
+    pub fn anonymous(listener: Arc<str>, peer: SocketAddr, local: SocketAddr) -> Self {
+        Self {
+            listener,
+            peer,
+            local,
+            principal: Arc::from(crate::security::principal::ANONYMOUS),
+        }
+    }
 }
 
 /// Something that turns one request frame into a response. The broker's
@@ -134,42 +168,40 @@ pub fn parse_request_header(frame: &mut Bytes) -> Result<RequestHeader, FrameErr
 }
 
 /// Serves one client connection until it closes, errs, or `shutdown` flips to
-/// true. On shutdown the request being processed still gets its response.
+/// true. On shutdown the request being processed still gets its response. With `sasl`
+/// the client must authenticate before any request but ApiVersions is served.
 pub async fn serve<H: RequestHandler>(
-    stream: TcpStream,
-    conn: ConnInfo,
+    stream: Transport,
+    mut conn: ConnInfo,
     handler: Arc<H>,
     limits: ConnLimits,
+    sasl: Option<Arc<SaslServerConfig>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
     let _counted = metrics::connection_opened(&conn.listener);
-    let (mut rd, wr) = stream.into_split();
     // Frames carry the instant they were read, responses their request's timing (metrics).
     let (req_tx, mut req_rx) = mpsc::channel::<(Bytes, Instant)>(limits.pipeline_depth.max(1));
     let (resp_tx, resp_rx) = mpsc::channel::<Response>(limits.pipeline_depth.max(1));
-
-    let reader = {
-        let peer = conn.peer;
-        let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let r = tokio::select! {
-                r = read_frames(&mut rd, limits.max_request_bytes, limits.idle_timeout, &req_tx) => r,
-                _ = wait_true(&mut shutdown) => Ok(()),
-            };
-            if let Err(e) = r {
-                debug!(%peer, error = %e, "closing connection on read");
-            }
-        })
+    let (reader, writer) = match stream {
+        Transport::Plain(tcp) => {
+            let _ = tcp.set_nodelay(true);
+            let (rd, wr) = tcp.into_split();
+            (
+                spawn_reader(rd, &conn, limits, &req_tx, &shutdown),
+                spawn_writer(ResponseWriter::Plain(wr), &conn, resp_rx),
+            )
+        }
+        Transport::Tls(tls) => {
+            let _ = tls.get_ref().0.set_nodelay(true);
+            let (rd, wr) = tokio::io::split(*tls);
+            (
+                spawn_reader(rd, &conn, limits, &req_tx, &shutdown),
+                spawn_writer(ResponseWriter::Tls(wr), &conn, resp_rx),
+            )
+        }
     };
-    let writer = {
-        let peer = conn.peer;
-        tokio::spawn(async move {
-            if let Err(e) = write_responses(wr, resp_rx).await {
-                debug!(%peer, error = %e, "closing connection on write");
-            }
-        })
-    };
+    drop(req_tx);
+    let mut auth = sasl.map(Authenticator::new);
 
     loop {
         let frame = tokio::select! {
@@ -177,6 +209,40 @@ pub async fn serve<H: RequestHandler>(
             f = req_rx.recv() => match f { Some(f) => f, None => break },
             _ = wait_true(&mut shutdown) => break,
         };
+        if let Some(a) = auth.as_mut() {
+            let wanted = a.wants(&frame.0);
+            if !wanted && a.expired(std::time::Instant::now()) {
+                info!(peer = %conn.peer, listener = %conn.listener, principal = %conn.principal,
+                      "closing connection: SASL session expired (connections.max.reauth.ms)");
+                break;
+            }
+            if wanted {
+                match a.on_frame(frame.0.clone()) {
+                    Step::Forward => {}
+                    Step::Reply(chunks) => {
+                        if let Some(p) = a.principal() {
+                            if *conn.principal != *p {
+                                debug!(peer = %conn.peer, principal = p, "authenticated");
+                                conn.principal = Arc::from(p);
+                            }
+                        }
+                        if resp_tx.send((with_size_prefix(chunks), None)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    Step::ReplyAndClose(chunks, why) => {
+                        info!(peer = %conn.peer, listener = %conn.listener, "{why}");
+                        let _ = resp_tx.send((with_size_prefix(chunks), None)).await;
+                        break;
+                    }
+                    Step::Close(why) => {
+                        info!(peer = %conn.peer, listener = %conn.listener, "closing connection: {why}");
+                        break;
+                    }
+                }
+            }
+        }
         let (result, timing) = process_one(&conn, handler.as_ref(), frame).await;
         match result {
             Ok(Some(chunks)) => {
@@ -196,6 +262,50 @@ pub async fn serve<H: RequestHandler>(
     drop(resp_tx);
     // Let queued responses drain; the writer closes the socket when done.
     let _ = writer.await;
+}
+
+fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
+    mut rd: R,
+    conn: &ConnInfo,
+    limits: ConnLimits,
+    req_tx: &mpsc::Sender<(Bytes, Instant)>,
+    shutdown: &watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let peer = conn.peer;
+    let mut shutdown = shutdown.clone();
+    let req_tx = req_tx.clone();
+    tokio::spawn(async move {
+        let r = tokio::select! {
+            r = read_frames(&mut rd, limits.max_request_bytes, limits.idle_timeout, &req_tx) => r,
+            _ = wait_true(&mut shutdown) => Ok(()),
+        };
+        if let Err(e) = r {
+            debug!(%peer, error = %e, "closing connection on read");
+        }
+    })
+}
+
+fn spawn_writer(
+    wr: ResponseWriter,
+    conn: &ConnInfo,
+    resp_rx: mpsc::Receiver<Response>,
+) -> tokio::task::JoinHandle<()> {
+    let peer = conn.peer;
+    tokio::spawn(async move {
+        if let Err(e) = write_responses(wr, resp_rx).await {
+            debug!(%peer, error = %e, "closing connection on write");
+        }
+    })
+}
+
+/// Prepends the `size: i32` of a response frame.
+fn with_size_prefix(mut chunks: Vec<Chunk>) -> Vec<Chunk> {
+    let size: usize = chunks.iter().map(Chunk::len).sum();
+    chunks.insert(
+        0,
+        Chunk::Bytes(Bytes::copy_from_slice(&(size as i32).to_be_bytes())),
+    );
+    chunks
 }
 
 async fn wait_true(rx: &mut watch::Receiver<bool>) {
@@ -220,19 +330,7 @@ async fn process_one<H: RequestHandler>(
     let (key, version) = (header.request_api_key, header.request_api_version);
     let handled = handler.handle(conn, header, frame);
     let (result, timing) = metrics::track_request(key, version, received, handled).await;
-    (result.map(frame_response), timing)
-}
-
-/// Prefixes a response with its size.
-fn frame_response(chunks: Option<Vec<Chunk>>) -> Option<Vec<Chunk>> {
-    chunks.map(|mut chunks| {
-        let size: usize = chunks.iter().map(Chunk::len).sum();
-        chunks.insert(
-            0,
-            Chunk::Bytes(Bytes::copy_from_slice(&(size as i32).to_be_bytes())),
-        );
-        chunks
-    })
+    (result.map(|c| c.map(with_size_prefix)), timing)
 }
 
 /// Reads size-prefixed frames and queues them; returns on EOF or a bad frame.
@@ -240,8 +338,8 @@ fn frame_response(chunks: Option<Vec<Chunk>>) -> Option<Vec<Chunk>> {
 /// Frames are split off one connection buffer that `read_buf` fills without zeroing, so a
 /// busy connection reuses its memory instead of allocating (and faulting in) a fresh
 /// buffer per request; a frame keeps its slice alive only while it is being handled.
-async fn read_frames(
-    rd: &mut OwnedReadHalf,
+async fn read_frames<R: AsyncRead + Unpin>(
+    rd: &mut R,
     max: usize,
     idle: Option<std::time::Duration>,
     tx: &mpsc::Sender<(Bytes, Instant)>,
@@ -283,10 +381,95 @@ async fn read_frames(
     }
 }
 
+/// The write side of a connection.
+enum ResponseWriter {
+    Plain(OwnedWriteHalf),
+    Tls(WriteHalf<TlsStream>),
+}
+
+impl ResponseWriter {
+    async fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        match self {
+            ResponseWriter::Plain(w) => w.write_all(b).await,
+            ResponseWriter::Tls(w) => w.write_all(b).await,
+        }
+    }
+
+    /// TCP: `sendfile`, the bytes never enter user space. TLS: read through a pooled
+    /// buffer and encrypt.
+    async fn write_file(&mut self, slice: &FileSlice) -> io::Result<()> {
+        match self {
+            ResponseWriter::Plain(w) => crate::sendfile::send_file_slice(w.as_ref(), slice).await,
+            ResponseWriter::Tls(w) => {
+                let mut buf = FileBuf::take();
+                let mut pos = slice.position;
+                let mut remaining = slice.len;
+                while remaining > 0 {
+                    let n = remaining.min(buf.0.len());
+                    read_exact_at(&slice.file, &mut buf.0[..n], pos)?;
+                    w.write_all(&buf.0[..n]).await?;
+                    pos += n as u64;
+                    remaining -= n;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// TLS keeps encrypted records queued until flushed; TCP has nothing to flush.
+    async fn flush(&mut self) -> io::Result<()> {
+        match self {
+            ResponseWriter::Plain(_) => Ok(()),
+            ResponseWriter::Tls(w) => w.flush().await,
+        }
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            ResponseWriter::Plain(w) => w.shutdown().await,
+            ResponseWriter::Tls(w) => w.shutdown().await,
+        }
+    }
+}
+
+/// Reads `buf.len()` bytes at `pos`; a file shorter than the slice (truncated underneath
+/// us) is `UnexpectedEof` and closes the connection, as the sendfile path does.
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    // The segment pages are almost always in the page cache (just written or read
+    // ahead), so this is a memory copy, not a disk wait.
+    file.read_exact_at(buf, pos)
+}
+
+/// Buffers for TLS fetch responses, shared by all connections so that a broker with
+/// many TLS consumers keeps a bounded set of warm buffers instead of one per response.
+static FILE_BUFS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+const FILE_BUF_SIZE: usize = 256 * 1024;
+const FILE_BUFS_KEPT: usize = 64;
+
+struct FileBuf(Vec<u8>);
+
+impl FileBuf {
+    fn take() -> Self {
+        let pooled = FILE_BUFS.lock().ok().and_then(|mut p| p.pop());
+        FileBuf(pooled.unwrap_or_else(|| vec![0u8; FILE_BUF_SIZE]))
+    }
+}
+
+impl Drop for FileBuf {
+    fn drop(&mut self) {
+        if let Ok(mut p) = FILE_BUFS.lock() {
+            if p.len() < FILE_BUFS_KEPT {
+                p.push(std::mem::take(&mut self.0));
+            }
+        }
+    }
+}
+
 /// Writes each response in order: memory chunks are coalesced into one buffer,
-/// file chunks go out with `sendfile`.
+/// file chunks go out with `sendfile` (TCP) or through a pooled buffer (TLS).
 async fn write_responses(
-    mut wr: OwnedWriteHalf,
+    mut wr: ResponseWriter,
     mut rx: mpsc::Receiver<Response>,
 ) -> io::Result<()> {
     const COALESCE: usize = 64 * 1024;
@@ -311,14 +494,17 @@ async fn write_responses(
                         wr.write_all(&pending).await?;
                         pending.clear();
                     }
-                    crate::sendfile::send_file_slice(wr.as_ref(), &slice).await?;
+                    wr.write_file(&slice).await?;
                 }
             }
         }
         // Flush at the end of a response unless more responses are queued.
-        if !pending.is_empty() && rx.is_empty() {
-            wr.write_all(&pending).await?;
-            pending.clear();
+        if rx.is_empty() {
+            if !pending.is_empty() {
+                wr.write_all(&pending).await?;
+                pending.clear();
+            }
+            wr.flush().await?;
         }
         if let (Some(t), Some(dequeued)) = (&timing, dequeued) {
             metrics::request_sent(t, dequeued);

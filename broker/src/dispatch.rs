@@ -64,6 +64,10 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::DescribeGroups,
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
+    ApiKey::DescribeUserScramCredentials,
+    ApiKey::AlterUserScramCredentials,
     ApiKey::AddPartitionsToTxn,
     ApiKey::AddOffsetsToTxn,
     ApiKey::EndTxn,
@@ -394,6 +398,24 @@ pub async fn dispatch(
         ApiKey::OffsetDelete => respond(
             &header,
             handlers::offset_delete::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DescribeUserScramCredentials => respond(
+            &header,
+            handlers::describe_user_scram_credentials::handle(ctx, &header, decode(&mut body, v)?)
+                .await?,
+        ),
+        ApiKey::AlterUserScramCredentials => respond(
+            &header,
+            handlers::alter_user_scram_credentials::handle(ctx, &header, decode(&mut body, v)?)
+                .await?,
+        ),
+        ApiKey::SaslHandshake => respond(
+            &header,
+            handlers::sasl_handshake::handle(decode(&mut body, v)?)?,
+        ),
+        ApiKey::SaslAuthenticate => respond(
+            &header,
+            handlers::sasl_authenticate::handle(decode(&mut body, v)?)?,
         ),
         ApiKey::WriteTxnMarkers => respond(
             &header,

@@ -12,6 +12,7 @@ pub mod metadata_cache;
 pub mod metrics;
 pub mod producer_id;
 pub mod replica;
+pub mod security;
 pub mod sendfile;
 pub mod server;
 pub mod supervise;

@@ -1,6 +1,8 @@
 //! Listeners: one accept loop per configured listener, a connection cap, and a
 //! graceful drain on shutdown (stop accepting, let each connection finish the
-//! request it is processing, then close).
+//! request it is processing, then close). On SSL and SASL_SSL listeners each accepted
+//! socket first completes its TLS handshake (in the connection's own task, bounded by
+//! [`TLS_HANDSHAKE_TIMEOUT`]); a failed handshake closes that socket only.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,13 +15,19 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::connection::{self, ConnInfo, ConnLimits, RequestHandler};
+use crate::connection::{self, ConnInfo, ConnLimits, RequestHandler, Transport};
+use crate::security::ListenerSecurity;
+
+/// How long a client may take to complete the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A bound listener socket with its listener name.
 #[derive(Debug)]
 pub struct BoundListener {
     pub name: Arc<str>,
     pub listener: TcpListener,
+    /// TLS and SASL of this listener; `None` = PLAINTEXT.
+    pub security: Option<Arc<ListenerSecurity>>,
 }
 
 impl BoundListener {
@@ -47,6 +55,7 @@ pub async fn bind(listeners: &[Endpoint]) -> io::Result<Vec<BoundListener>> {
         out.push(BoundListener {
             name: Arc::from(ep.name.as_str()),
             listener,
+            security: None,
         });
     }
     Ok(out)
@@ -92,6 +101,49 @@ pub async fn run<H: RequestHandler>(
     while accept_loops.join_next().await.is_some() {}
 }
 
+/// The TLS handshake (SSL, SASL_SSL) and the certificate principal; `None` closes the
+/// socket (the reason is logged at INFO, as Kafka logs failed authentications).
+async fn secure(
+    stream: tokio::net::TcpStream,
+    mut info: ConnInfo,
+    security: Option<&ListenerSecurity>,
+) -> Option<(Transport, ConnInfo)> {
+    let Some(acceptor) = security.and_then(|s| s.tls.as_ref()) else {
+        return Some((Transport::Plain(stream), info));
+    };
+    let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            info!(peer = %info.peer, listener = %info.listener,
+                  "Failed authentication with {} (SSL handshake failed): {e}", info.peer.ip());
+            return None;
+        }
+        Err(_) => {
+            info!(peer = %info.peer, listener = %info.listener,
+                  "Failed authentication with {} (SSL handshake timed out)", info.peer.ip());
+            return None;
+        }
+    };
+    // SSL listeners take the principal from the client certificate; SASL_SSL ones from
+    // the SASL login that follows.
+    if let Some(sec) = security.filter(|s| s.sasl.is_none()) {
+        if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+            let Some(dn) = crate::security::principal::subject_rfc2253(cert) else {
+                info!(peer = %info.peer, "Failed authentication: unreadable client certificate subject");
+                return None;
+            };
+            match sec.mapper.name(&dn) {
+                Ok(name) => info.principal = Arc::from(format!("User:{name}")),
+                Err(e) => {
+                    info!(peer = %info.peer, "Failed authentication: {e}");
+                    return None;
+                }
+            }
+        }
+    }
+    Some((Transport::Tls(Box::new(tls)), info))
+}
+
 async fn accept_loop<H: RequestHandler>(
     l: BoundListener,
     handler: Arc<H>,
@@ -115,15 +167,18 @@ async fn accept_loop<H: RequestHandler>(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let info = ConnInfo {
-                    listener: l.name.clone(),
-                    peer,
-                    local: stream.local_addr().unwrap_or(peer),
-                };
+                let info =
+                    ConnInfo::anonymous(l.name.clone(), peer, stream.local_addr().unwrap_or(peer));
                 let handler = handler.clone();
                 let shutdown = shutdown.clone();
+                let security = l.security.clone();
                 conns.spawn(async move {
-                    connection::serve(stream, info, handler, limits.conn, shutdown).await;
+                    if let Some((transport, info)) = secure(stream, info, security.as_deref()).await
+                    {
+                        let sasl = security.and_then(|s| s.sasl.clone());
+                        connection::serve(transport, info, handler, limits.conn, sasl, shutdown)
+                            .await;
+                    }
                     drop(permit);
                 });
             }

@@ -98,6 +98,7 @@ async fn start_test_server_idle(max_request_bytes: usize, idle: Option<Duration>
         vec![BoundListener {
             name: Arc::from("PLAINTEXT"),
             listener,
+            security: None,
         }],
         Arc::new(TestHandler { file }),
         limits,

@@ -82,7 +82,8 @@ const fn dy(name: &'static str, ty: ConfigType, default: Option<&'static str>) -
 }
 
 use ConfigType::{
-    Boolean as B, Double as D, Int as I, List as L, Long as G, Short as S, String as T,
+    Boolean as B, Double as D, Int as I, List as L, Long as G, Password as P, Short as S,
+    String as T,
 };
 
 const LONG_MAX: &str = "9223372036854775807";
@@ -110,6 +111,32 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     d("inter.broker.listener.name", T, None),
     d("security.inter.broker.protocol", T, Some("PLAINTEXT")),
     d("control.plane.listener.name", T, None),
+    // Security: SASL and TLS (read per listener by the broker's security module, which
+    // also honours the `listener.name.<listener>.` prefixed forms of these keys).
+    d("sasl.enabled.mechanisms", L, Some("GSSAPI")),
+    d("sasl.mechanism.inter.broker.protocol", T, Some("GSSAPI")),
+    d("sasl.jaas.config", P, None),
+    d("connections.max.reauth.ms", G, Some("0")),
+    d("ssl.protocol", T, Some("TLSv1.3")),
+    d("ssl.enabled.protocols", L, Some("TLSv1.2,TLSv1.3")),
+    d("ssl.cipher.suites", L, None),
+    d("ssl.keystore.type", T, Some("JKS")),
+    d("ssl.keystore.location", T, None),
+    d("ssl.keystore.password", P, None),
+    d("ssl.key.password", P, None),
+    d("ssl.keystore.key", P, None),
+    d("ssl.keystore.certificate.chain", P, None),
+    d("ssl.truststore.type", T, Some("JKS")),
+    d("ssl.truststore.location", T, None),
+    d("ssl.truststore.password", P, None),
+    d("ssl.truststore.certificates", P, None),
+    d("ssl.client.auth", T, Some("none")),
+    d("ssl.endpoint.identification.algorithm", T, Some("https")),
+    d("ssl.principal.mapping.rules", T, Some("DEFAULT")),
+    d("ssl.keymanager.algorithm", T, Some("SunX509")),
+    d("ssl.trustmanager.algorithm", T, Some("PKIX")),
+    d("ssl.secure.random.implementation", T, None),
+    d("ssl.provider", T, None),
     // Log dirs.
     d("log.dirs", T, None),
     d("log.dir", T, Some("/tmp/kafka-logs")),
@@ -1336,6 +1363,14 @@ impl BrokerConfig {
     /// Whether the key was set in server.properties / overrides.
     pub fn is_set(&self, key: &str) -> bool {
         self.explicit.contains_key(key)
+    }
+
+    /// Every key given in server.properties / overrides, known or not (the security
+    /// module reads `listener.name.<l>.` prefixed keys from here).
+    pub fn all_props(&self) -> BTreeMap<String, String> {
+        let mut m = self.unknown.clone();
+        m.extend(self.explicit.iter().map(|(k, v)| (k.clone(), v.clone())));
+        m
     }
 
     /// `host:port` pairs of the ZooKeeper ensemble and the chroot (text from the first `/`, if any).

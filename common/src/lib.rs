@@ -5,5 +5,6 @@ pub mod config;
 pub mod error;
 pub mod histogram;
 pub mod properties;
+pub mod security;
 pub mod types;
 pub mod zk;

@@ -29,9 +29,9 @@ use kafka_protocol::messages::{
     UpdateMetadataRequest, UpdateMetadataResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use samsa_common::security::client::{BoxedStream, ClientSecurity};
 use samsa_common::types::{BrokerEpoch, BrokerId, ControllerEpoch, LeaderEpoch, TopicPartition};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -84,9 +84,17 @@ pub struct ChannelManager {
     socket_timeout: Duration,
     events: mpsc::UnboundedSender<Event>,
     channels: HashMap<BrokerId, BrokerChannel>,
+    /// TLS/SASL of the control-plane listener (`None` = PLAINTEXT).
+    security: Option<std::sync::Arc<ClientSecurity>>,
 }
 
 impl ChannelManager {
+    /// Connect to brokers with TLS/SASL as `security` says.
+    pub fn with_security(mut self, security: Option<std::sync::Arc<ClientSecurity>>) -> Self {
+        self.security = security;
+        self
+    }
+
     pub fn new(
         controller_id: BrokerId,
         versions: ControlVersions,
@@ -99,6 +107,7 @@ impl ChannelManager {
             socket_timeout,
             events,
             channels: HashMap::new(),
+            security: None,
         }
     }
 
@@ -113,6 +122,7 @@ impl ChannelManager {
             versions: self.versions,
             socket_timeout: self.socket_timeout,
             events: self.events.clone(),
+            security: self.security.clone(),
             conn: None,
             negotiated: None,
             correlation: 0,
@@ -163,7 +173,8 @@ struct Sender {
     versions: ControlVersions,
     socket_timeout: Duration,
     events: mpsc::UnboundedSender<Event>,
-    conn: Option<TcpStream>,
+    security: Option<std::sync::Arc<ClientSecurity>>,
+    conn: Option<BoxedStream>,
     /// Max versions the broker advertised for (LeaderAndIsr, UpdateMetadata, StopReplica).
     negotiated: Option<ControlVersions>,
     correlation: i32,
@@ -209,13 +220,18 @@ impl Sender {
                 "broker has no control-plane endpoint",
             ));
         };
-        let stream = tokio::time::timeout(
+        let addr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let stream = samsa_common::security::client::connect(
+            &addr,
+            self.security.as_deref(),
+            &self.client_id,
             self.socket_timeout,
-            TcpStream::connect((host.as_str(), port as u16)),
         )
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-        let _ = stream.set_nodelay(true);
+        .await?;
         self.conn = Some(stream);
         info!(broker = self.broker, %host, port, "controller connected to broker");
         // Negotiate down if the broker supports less than the IBP's versions.

@@ -148,7 +148,8 @@ impl Controller {
             cfg.control_versions(),
             cfg.socket_timeout,
             events.clone(),
-        );
+        )
+        .with_security(cfg.security.clone());
         Self {
             cfg,
             zk,

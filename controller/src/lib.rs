@@ -69,6 +69,8 @@ pub struct ControllerConfig {
     pub delete_topic_enable: bool,
     /// `controller.socket.timeout.ms`: connect and request timeout towards brokers.
     pub socket_timeout: Duration,
+    /// TLS/SASL towards brokers (the control-plane listener's protocol); `None` = PLAINTEXT.
+    pub security: Option<std::sync::Arc<samsa_common::security::client::ClientSecurity>>,
 }
 
 impl ControllerConfig {
@@ -85,6 +87,7 @@ impl ControllerConfig {
             leader_imbalance_check_interval: Duration::from_secs(300),
             delete_topic_enable: true,
             socket_timeout: Duration::from_millis(30_000),
+            security: None,
         }
     }
 

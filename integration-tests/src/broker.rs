@@ -44,6 +44,8 @@ pub struct BrokerSpec {
     /// with EFBIG (samsa-broker ignores SIGXFSZ), which is how tests fill a disk without
     /// mount privileges. The limit applies to `broker.log` too (it is the child's stdout).
     pub file_size_limit: Option<u64>,
+    /// Extra environment of the process (e.g. `KAFKA_OPTS` naming a JAAS file).
+    pub env: Vec<(String, String)>,
     /// `RLIMIT_NOFILE` (soft, hard) the process starts with.
     pub open_files_limit: Option<(u64, u64)>,
 }
@@ -78,6 +80,12 @@ impl BrokerSpec {
         self.props.push((k.to_string(), v.to_string()));
         self
     }
+
+    /// An environment variable for the broker process.
+    pub fn env(mut self, k: &str, v: impl ToString) -> BrokerSpec {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
 }
 
 pub struct Broker {
@@ -90,6 +98,7 @@ pub struct Broker {
     pub log_dirs: Vec<PathBuf>,
     pub props_path: PathBuf,
     file_size_limit: Option<u64>,
+    env: Vec<(String, String)>,
     open_files_limit: Option<(u64, u64)>,
     pub log_path: PathBuf,
     child: Option<Child>,
@@ -173,6 +182,7 @@ impl Broker {
             log_dirs,
             props_path,
             file_size_limit: spec.file_size_limit,
+            env: spec.env.clone(),
             open_files_limit: spec.open_files_limit,
             log_path: dir.join("broker.log"),
             child: None,
@@ -208,6 +218,7 @@ impl Broker {
                 "RUST_LOG",
                 std::env::var("SAMSA_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())

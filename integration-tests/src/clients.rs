@@ -125,9 +125,17 @@ pub fn java(prog: &str, args: &[String], timeout: Duration) -> Result<serde_json
     last_json(&stdout)
 }
 
+/// `kcat` with the system librdkafka: cargo's test environment puts the rdkafka-sys build
+/// (no OpenSSL) on `LD_LIBRARY_PATH`, which would make kcat refuse `security.protocol=SSL`.
+pub fn kcat_command() -> Command {
+    let mut cmd = Command::new("kcat");
+    cmd.env_remove("LD_LIBRARY_PATH");
+    cmd
+}
+
 /// Runs Debian's kcat with `args` (and optional stdin); returns stdout. Fails on a non-zero exit.
 pub fn kcat(args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Result<String> {
-    let mut cmd = Command::new("kcat");
+    let mut cmd = kcat_command();
     cmd.args(args);
     check("kcat", run(cmd, stdin, timeout)?)
 }

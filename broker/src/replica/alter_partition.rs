@@ -71,6 +71,7 @@ async fn send(
                     client_id: Some(format!("broker-{}-alter-partition", ctx.broker_id)),
                     connect_timeout: Duration::from_secs(10),
                     request_timeout: Some(Duration::from_secs(30)),
+                    security: ctx.security.client(),
                 };
                 let c = KafkaClient::connect_with(&addr, opts)
                     .await

@@ -242,6 +242,7 @@ async fn run_source(
                 request_timeout: Some(Duration::from_millis(
                     cfg.max_wait_ms.max(0) as u64 + 30_000,
                 )),
+                security: rm.config.client_security.clone(),
             };
             match KafkaClient::connect_with(&addr, opts).await {
                 Ok(c) => client = Some(c),

@@ -49,6 +49,8 @@ pub struct ReplicaConfig {
     pub replica_lag_time_max_ms: u64,
     /// `max.incremental.fetch.session.cache.slots` (1000).
     pub fetch_session_cache_slots: usize,
+    /// TLS/SASL of the inter-broker listener, for the replica fetchers.
+    pub client_security: Option<std::sync::Arc<samsa_common::security::client::ClientSecurity>>,
 }
 
 impl ReplicaConfig {
@@ -57,6 +59,7 @@ impl ReplicaConfig {
             broker_id,
             replica_lag_time_max_ms: 30_000,
             fetch_session_cache_slots: 1000,
+            client_security: None,
         }
     }
 }

@@ -29,6 +29,7 @@ pub fn start(
     let c = &ctx.config;
     let mut rc = manager::ReplicaConfig::new(ctx.broker_id);
     rc.replica_lag_time_max_ms = c.replica_lag_time_max_ms.max(0) as u64;
+    rc.client_security = ctx.security.client();
     let fc = fetcher::FetcherConfig {
         max_wait_ms: c.replica_fetch_wait_max_ms,
         min_bytes: c.replica_fetch_min_bytes,

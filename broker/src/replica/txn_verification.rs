@@ -113,6 +113,8 @@ pub struct TxnVerifier {
     broker_id: BrokerId,
     request_timeout: Duration,
     nodes: Mutex<HashMap<BrokerId, NodeState>>,
+    /// TLS/SASL of the inter-broker listener (unset = PLAINTEXT).
+    security: std::sync::OnceLock<Arc<samsa_common::security::client::ClientSecurity>>,
 }
 
 impl std::fmt::Debug for TxnVerifier {
@@ -147,7 +149,13 @@ impl TxnVerifier {
                 u64::try_from(request_timeout_ms).unwrap_or(30_000),
             ),
             nodes: Mutex::new(HashMap::new()),
+            security: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Connect to coordinators with the inter-broker listener's TLS/SASL (set at start-up).
+    pub fn set_client_security(&self, s: Arc<samsa_common::security::client::ClientSecurity>) {
+        let _ = self.security.set(s);
     }
 
     fn nodes(&self) -> std::sync::MutexGuard<'_, HashMap<BrokerId, NodeState>> {
@@ -240,6 +248,7 @@ impl TxnVerifier {
                         client_id: Some(format!("broker-{}-txn-verification", self.broker_id)),
                         connect_timeout: self.request_timeout,
                         request_timeout: Some(self.request_timeout),
+                        security: self.security.get().cloned(),
                     };
                     match KafkaClient::connect_with(&addr, options).await {
                         Ok(c) => {

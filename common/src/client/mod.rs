@@ -22,7 +22,6 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -40,6 +39,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Per-request deadline for [`KafkaClient::send`]; `None` = wait forever.
     pub request_timeout: Option<Duration>,
+    /// TLS and SASL for the connection (`None` = PLAINTEXT).
+    pub security: Option<Arc<crate::security::client::ClientSecurity>>,
 }
 
 impl Default for ClientOptions {
@@ -48,6 +49,7 @@ impl Default for ClientOptions {
             client_id: Some("samsa".to_string()),
             connect_timeout: Duration::from_secs(30),
             request_timeout: Some(Duration::from_secs(30)),
+            security: None,
         }
     }
 }
@@ -112,19 +114,22 @@ impl KafkaClient {
 
     /// Connect to `host:port`.
     pub async fn connect_with(addr: &str, options: ClientOptions) -> Result<Self> {
-        let stream =
-            match tokio::time::timeout(options.connect_timeout, TcpStream::connect(addr)).await {
-                Err(_) => return Err(Error::Timeout(format!("connecting to {addr}"))),
-                Ok(Err(e)) => {
-                    return Err(Error::Connect {
-                        addr: addr.to_string(),
-                        message: e.to_string(),
-                    })
-                }
-                Ok(Ok(s)) => s,
-            };
-        let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
+        let client_id = options.client_id.clone().unwrap_or_default();
+        let stream = crate::security::client::connect(
+            addr,
+            options.security.as_deref(),
+            &client_id,
+            options.connect_timeout,
+        )
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => Error::Timeout(e.to_string()),
+            _ => Error::Connect {
+                addr: addr.to_string(),
+                message: e.to_string(),
+            },
+        })?;
+        let (mut rd, mut wr) = tokio::io::split(stream);
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             pending: Mutex::new(HashMap::new()),

@@ -5,7 +5,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// Read one request frame: (header, body bytes).
 async fn read_request(sock: &mut TcpStream) -> Option<(RequestHeader, Bytes)> {

@@ -29,7 +29,11 @@ pub mod code {
     pub const INVALID_CONFIG: i16 = 40;
     pub const NOT_CONTROLLER: i16 = 41;
     pub const INVALID_REQUEST: i16 = 42;
+    pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
     pub const REASSIGNMENT_IN_PROGRESS: i16 = 60;
+    pub const RESOURCE_NOT_FOUND: i16 = 91;
+    pub const DUPLICATE_RESOURCE: i16 = 92;
+    pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
     pub const TOPIC_DELETION_DISABLED: i16 = 73;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
 }

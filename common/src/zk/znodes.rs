@@ -749,6 +749,39 @@ pub mod config_type {
     pub const DEFAULT_ENTITY: &str = "<default>";
 }
 
+/// Kafka's `Sanitizer.sanitize` for user and client entity names in znode paths: every
+/// character but `[A-Za-z0-9._-]` becomes `%XX` of its UTF-8 bytes (so `*` is `%2A` and
+/// a space `%20`).
+pub fn sanitize_entity_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Inverse of [`sanitize_entity_name`] (`Sanitizer.desanitize`); `None` on bad escapes.
+pub fn desanitize_entity_name(name: &str) -> Option<String> {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// `/config/<type>`: children are (sanitized) entity names.
 pub struct ConfigEntityTypeZNode;
 impl ConfigEntityTypeZNode {
@@ -759,6 +792,13 @@ impl ConfigEntityTypeZNode {
 
 /// `/config/<type>/<name>` (persistent): `{"version":1,"config":{"retention.ms":"86400000"}}`.
 /// All values are strings. Empty or missing data decodes as an empty config.
+///
+/// For users (`/config/users/<user>`) the config also holds the SCRAM credentials, one
+/// key per mechanism, as Kafka's `kafka-configs.sh --alter --add-config
+/// 'SCRAM-SHA-256=[password=...]'` writes them:
+/// `{"version":1,"config":{"SCRAM-SHA-256":"salt=<b64>,stored_key=<b64>,server_key=<b64>,iterations=4096"}}`
+/// (see `samsa_common::security::scram::ScramCredential`). A change is announced with
+/// `/config/changes/config_change_<seq>` = `{"version":2,"entity_path":"users/<user>"}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfigEntityZNode {
     pub config: BTreeMap<String, String>,
@@ -1206,6 +1246,18 @@ impl FeatureZNode {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn entity_name_sanitizing() {
+        assert_eq!(sanitize_entity_name("alice"), "alice");
+        assert_eq!(sanitize_entity_name("a b*@c"), "a%20b%2A%40c");
+        assert_eq!(
+            desanitize_entity_name("a%20b%2A%40c").expect("valid"),
+            "a b*@c"
+        );
+        assert_eq!(desanitize_entity_name("%E2%82%AC").expect("valid"), "€");
+        assert!(desanitize_entity_name("%zz").is_none());
+    }
 
     #[test]
     fn consumer_offset_znode() {

@@ -18,6 +18,7 @@ mod log_dir_failure;
 mod metrics;
 mod other_clients;
 mod rdkafka_client;
+mod security;
 mod transactions;
 mod transactions_leader;
 mod zk_conformance;

@@ -292,6 +292,7 @@ async fn sender(
                 .map(|ep| format!("{}:{}", ep.host, ep.port))
         };
         let broker_id = c.broker_id;
+        let security = c.security.client();
         drop(c);
         let Some(addr) = addr else {
             fail_all(batch);
@@ -305,6 +306,7 @@ async fn sender(
                 client_id: Some(format!("broker-{broker_id}-txn-marker-sender")),
                 connect_timeout: Duration::from_secs(10),
                 request_timeout: Some(Duration::from_secs(30)),
+                security,
             };
             match KafkaClient::connect_with(&addr, opts).await {
                 Ok(k) => client = Some(k),
