@@ -18,5 +18,7 @@ mod log_dir_failure;
 mod other_clients;
 mod rdkafka_client;
 mod transactions;
+mod transactions_compact;
+mod transactions_eos;
 mod transactions_leader;
 mod zk_conformance;
