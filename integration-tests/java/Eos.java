@@ -5,7 +5,7 @@
 //
 // The test paces it with GATE_FILE (a number; missing = no limit): no new transaction starts while
 // the committed input position (sum over partitions) is at or past it. Progress on stdout:
-// "open <committed> <n>" once a transaction's records are sent (its commit follows after a pause),
+// "open <committed> <n>" once a transaction's records are written (its commit follows after a pause),
 // "committed <committed>" after each commit, and a final JSON line {"done":true,...} once every input
 // partition's end offset is committed. Any error but fencing aborts (or re-creates the producer,
 // which aborts through initTransactions) and rewinds the consumer to the committed offsets.
@@ -130,6 +130,7 @@ public class Eos {
                     for (TopicPartition tp : tps) pos += c.position(tp);
                     if (pos >= endSum) break;
                 }
+                p.flush(); // the records are in the output log before "open" is reported
                 out("open " + committed + " " + n);
                 Thread.sleep(100);
                 Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
