@@ -9,6 +9,7 @@ pub mod error;
 pub mod handlers;
 pub mod log;
 pub mod metadata_cache;
+pub mod metrics;
 pub mod producer_id;
 pub mod replica;
 pub mod sendfile;
