@@ -99,9 +99,9 @@ pub fn jars_dir() -> PathBuf {
     util::repo_root().join(".tools").join("jars")
 }
 
-/// Runs `integration-tests/java/<prog>.java` (single-file source launch) with the Kafka client jars.
-/// Returns the last stdout line as JSON.
-pub fn java(prog: &str, args: &[String], timeout: Duration) -> Result<serde_json::Value> {
+/// The command that runs `integration-tests/java/<prog>.java` (single-file source launch) with the
+/// Kafka client jars, for tests that spawn a Java program and watch or kill it themselves.
+pub fn java_command(prog: &str, args: &[String]) -> Result<Command> {
     let jars = jars_dir();
     if !jars.join("kafka-clients.jar").exists() {
         bail!(
@@ -121,6 +121,13 @@ pub fn java(prog: &str, args: &[String], timeout: Duration) -> Result<serde_json
         .arg(format!("{}/*", jars.display()))
         .arg(src)
         .args(args);
+    Ok(cmd)
+}
+
+/// Runs `integration-tests/java/<prog>.java` (single-file source launch) with the Kafka client jars.
+/// Returns the last stdout line as JSON.
+pub fn java(prog: &str, args: &[String], timeout: Duration) -> Result<serde_json::Value> {
+    let cmd = java_command(prog, args)?;
     let stdout = check(prog, run(cmd, None, timeout)?)?;
     last_json(&stdout)
 }

@@ -20,5 +20,7 @@ mod other_clients;
 mod rdkafka_client;
 mod security;
 mod transactions;
+mod transactions_compact;
+mod transactions_eos;
 mod transactions_leader;
 mod zk_conformance;

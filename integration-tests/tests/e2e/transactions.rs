@@ -28,7 +28,7 @@ fn txn_id(s: &str) -> TransactionalId {
 }
 
 /// The broker id coordinating `id`, from FindCoordinator (key type 1) on `addr`.
-fn find_coordinator(addr: &str, id: &str) -> i32 {
+pub(crate) fn find_coordinator(addr: &str, id: &str) -> i32 {
     wait_until("FindCoordinator for a transactional id", T, || {
         let mut c = wire::Conn::connect(addr).ok()?;
         let mut req = FindCoordinatorRequest::default();
@@ -39,7 +39,7 @@ fn find_coordinator(addr: &str, id: &str) -> i32 {
     })
 }
 
-fn addr_of(cluster: &Cluster, id: i32) -> String {
+pub(crate) fn addr_of(cluster: &Cluster, id: i32) -> String {
     cluster
         .brokers
         .iter()
@@ -650,5 +650,132 @@ fn txn_librdkafka_producer_commit_and_abort() {
         seen,
         ["keep-a-0", "keep-a-1", "keep-a-2", "keep-b-0", "keep-b-1", "keep-b-2"]
     );
+    cluster.finish();
+}
+
+/// confluent-kafka's transactional producer (Python) commits and aborts, with offsets sent to the
+/// transaction; read_committed consumers (kafka-python, confluent-kafka) see only the committed
+/// records, and the group's offset is the committed transaction's, not the aborted one's.
+#[test]
+fn txn_confluent_producer_send_offsets_and_python_read_committed() {
+    let cluster = Cluster::builder("txnpy").brokers(3).start();
+    cluster.wait_registered(T);
+    let b = cluster.bootstrap();
+    create_topic(&b, "pyt", 1, 3, &[]);
+    create_topic(&b, "pysrc", 1, 3, &[]);
+    let args: Vec<String> = [b.as_str(), "pyt", "pysrc", "py-eos-group", "py-tx"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let r = clients::python("txn_produce.py", &args, Duration::from_secs(300)).unwrap();
+    assert_eq!(r["confluent_offset"], 3, "{r}");
+    assert_eq!(r["kafka_python_offset"], 3, "{r}");
+    let read = |lib: &str, isolation: &str| -> (Vec<(i64, String)>, i64) {
+        let args: Vec<String> = [lib, b.as_str(), "pyt", isolation]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = clients::python("txn_consume.py", &args, Duration::from_secs(120)).unwrap();
+        let recs = out["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["offset"].as_i64().unwrap(),
+                    r["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (recs, out["position"].as_i64().unwrap())
+    };
+    // c1-0..2 at 0..2, COMMIT at 3, a-0..2 at 4..6, ABORT at 7, c3-0..1 at 8..9, COMMIT at 10.
+    let committed: Vec<(i64, String)> = [(0, "c1-0"), (1, "c1-1"), (2, "c1-2")]
+        .into_iter()
+        .chain([(8, "c3-0"), (9, "c3-1")])
+        .map(|(o, v)| (o, v.to_string()))
+        .collect();
+    for lib in ["kafka-python", "confluent"] {
+        assert_eq!(
+            read(lib, "read_committed"),
+            (committed.clone(), 11),
+            "{lib} read_committed"
+        );
+        let (all, pos) = read(lib, "read_uncommitted");
+        let offsets: Vec<i64> = all.iter().map(|(o, _)| *o).collect();
+        assert_eq!(
+            (offsets, pos),
+            (vec![0, 1, 2, 4, 5, 6, 8, 9], 11),
+            "{lib} read_uncommitted"
+        );
+    }
+    cluster.finish();
+}
+
+/// The state of `id` from its coordinator (DescribeTransactions), once it answers without error.
+fn state_of(cluster: &Cluster, id: &str) -> String {
+    wait_until("DescribeTransactions from the coordinator", T, || {
+        let coord = addr_of(cluster, find_coordinator(&cluster.brokers[0].addr(), id));
+        let mut c = wire::Conn::connect(&coord).ok()?;
+        let d = describe(&mut c, id);
+        (d.0 == 0).then_some(d.1)
+    })
+}
+
+/// A full cluster restart (all brokers SIGTERM, then started) with one transaction committed, one
+/// aborted and one left open by a producer that died: afterwards read_committed sees only the
+/// committed records, the open one is aborted by its timeout, and the Java Admin client's
+/// ListTransactions and DescribeTransactions agree.
+#[test]
+fn txn_full_cluster_restart_keeps_transaction_states() {
+    let mut cluster = Cluster::builder("txnrestart")
+        .brokers(3)
+        .prop("min.insync.replicas", 2)
+        .prop(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            1000,
+        )
+        .start();
+    cluster.wait_registered(T);
+    let b = cluster.bootstrap();
+    create_topic(&b, "rst", 1, 3, &[]);
+    let prep: Vec<String> = ["prepare", b.as_str(), "rst", "20000"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let r = clients::java("TxnRestart", &prep, Duration::from_secs(300)).unwrap();
+    assert_eq!(r["prepared"], true);
+    assert_eq!(state_of(&cluster, "rs-commit"), "CompleteCommit");
+    assert_eq!(state_of(&cluster, "rs-abort"), "CompleteAbort");
+    assert_eq!(state_of(&cluster, "rs-open"), "Ongoing");
+    for br in &mut cluster.brokers {
+        let status = br.stop(Duration::from_secs(60)).unwrap();
+        assert!(status.success(), "clean shutdown: {status}");
+    }
+    for br in &mut cluster.brokers {
+        br.spawn().unwrap();
+    }
+    for br in &mut cluster.brokers {
+        br.wait_ready(Duration::from_secs(60)).unwrap();
+    }
+    cluster.wait_registered(T);
+    assert_eq!(state_of(&cluster, "rs-commit"), "CompleteCommit");
+    assert_eq!(state_of(&cluster, "rs-abort"), "CompleteAbort");
+    wait_until("the open transaction times out and is aborted", T, || {
+        (state_of(&cluster, "rs-open") == "CompleteAbort").then_some(())
+    });
+    let args: Vec<String> = ["state", b.as_str(), "rst"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let s = clients::java("TxnRestart", &args, Duration::from_secs(300)).unwrap();
+    let states = serde_json::json!({
+        "rs-commit": "CompleteCommit", "rs-abort": "CompleteAbort", "rs-open": "CompleteAbort"
+    });
+    assert_eq!(s["list"], states, "{s}");
+    assert_eq!(s["describe"], states, "{s}");
+    assert_eq!(s["committed"], serde_json::json!(["c-0", "c-1", "c-2"]));
+    // c-0..2, COMMIT, a-0..2, ABORT, o-0..1, ABORT (the timeout's).
+    assert_eq!(s["lso"], 11);
     cluster.finish();
 }
