@@ -24,6 +24,7 @@ pub mod error;
 pub mod event_loop;
 pub mod leader_selection;
 pub mod partition_state;
+mod pipeline;
 pub mod reassignment;
 pub mod replica_state;
 pub mod rpc;
