@@ -159,9 +159,13 @@ mod tests {
 
     const PARTS: i32 = 300;
 
-    /// Brokers 1 and 2 (closed ports), topic `t` with PARTS partitions on [1, 2], each
+    /// Brokers 1 and 2 (closed ports), topic `t` with `parts` partitions on [1, 2], each
     /// led by 1 with ISR [1, 2]; a controller (broker 1) elected over them.
     async fn setup(zkd: &TestZk) -> (ZkSession, Controller) {
+        setup_n(zkd, PARTS).await
+    }
+
+    async fn setup_n(zkd: &TestZk, parts_n: i32) -> (ZkSession, Controller) {
         let cfg = ZkConfig::new(
             zkd.connect_string_with_chroot("/pipeline"),
             Duration::from_secs(6),
@@ -180,7 +184,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let parts: Vec<String> = (0..PARTS).map(|p| format!("\"{p}\":[1,2]")).collect();
+        let parts: Vec<String> = (0..parts_n).map(|p| format!("\"{p}\":[1,2]")).collect();
         let topic = format!(r#"{{"version":1,"partitions":{{{}}}}}"#, parts.join(","));
         zk.create(
             &TopicZNode::path("t"),
@@ -189,7 +193,7 @@ mod tests {
         )
         .await
         .unwrap();
-        for p in 0..PARTS {
+        for p in 0..parts_n {
             zk.create_recursive(
                 &TopicPartitionStateZNode::path(&TopicPartition::new("t", p)),
                 br#"{"controller_epoch":0,"leader":1,"version":1,"leader_epoch":0,"isr":[1,2]}"#,
@@ -279,5 +283,66 @@ mod tests {
             assert_eq!(l.leader_and_isr.isr, vec![1]);
             assert_eq!(l.leader_and_isr.partition_epoch, version);
         }
+    }
+
+    /// By hand (a measurement, not a check): the same controlled-shutdown elections of
+    /// `SAMSA_PIPELINE_PARTS` (2,000) partitions done one ZooKeeper call at a time (the old
+    /// path) and pipelined, against one local ZooKeeper:
+    /// `cargo test -p samsa-controller --lib pipeline::tests::timing -- --ignored --nocapture`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement run by hand"]
+    async fn timing_sequential_vs_pipelined_elections() {
+        let n: i32 = std::env::var("SAMSA_PIPELINE_PARTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        let zkd = TestZk::start();
+        let (_zk, mut c) = setup_n(&zkd, n).await;
+        let all: Vec<TopicPartition> = (0..n).map(|p| TopicPartition::new("t", p)).collect();
+        // Load: the pipelined reads of a failover.
+        let t = std::time::Instant::now();
+        c.refresh_leadership_many(&all).await.unwrap();
+        let load = t.elapsed();
+        // 1 → 2 one at a time.
+        c.ctx.shutting_down.insert(1);
+        let t = std::time::Instant::now();
+        for tp in &all {
+            let o = c
+                .elect_leader(tp, ElectionStrategy::ControlledShutdown)
+                .await
+                .unwrap();
+            assert_eq!(o, ElectionOutcome::Elected);
+        }
+        let sequential = t.elapsed();
+        // 2 → 1 pipelined (ISR is [2] now; put 1 back first, one batch of ISR writes).
+        c.ctx.shutting_down.clear();
+        for tp in &all {
+            c.ctx.leadership.get_mut(tp).unwrap().leader_and_isr.isr = vec![2, 1];
+        }
+        c.refresh_leadership_many(&all).await.unwrap();
+        let writes = all
+            .iter()
+            .map(|tp| {
+                let mut l = c.ctx.leadership[tp].clone();
+                let v = l.leader_and_isr.partition_epoch;
+                l.leader_and_isr.isr = vec![2, 1];
+                (TopicPartitionStateZNode::path(tp), l.to_znode().encode(), v)
+            })
+            .collect();
+        for r in c.fenced_sets_pipelined(writes).await {
+            r.unwrap();
+        }
+        c.refresh_leadership_many(&all).await.unwrap();
+        c.ctx.shutting_down.insert(2);
+        let t = std::time::Instant::now();
+        let out = c
+            .elect_leaders(&all, ElectionStrategy::ControlledShutdown)
+            .await
+            .unwrap();
+        let pipelined = t.elapsed();
+        assert!(out.iter().all(|(_, o)| *o == ElectionOutcome::Elected));
+        println!(
+            "{n} partitions: load (pipelined reads) {load:?}; elections one at a time {sequential:?}, pipelined {pipelined:?}"
+        );
     }
 }
