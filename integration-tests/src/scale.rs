@@ -21,8 +21,12 @@ pub type View = BTreeMap<(String, i32), (i32, Vec<i32>)>;
 pub fn metadata(addr: &str) -> Option<MetadataResponse> {
     let mut c = Conn::connect(addr).ok()?;
     c.set_read_timeout(Duration::from_secs(30)).ok()?;
-    c.request(ApiKey::Metadata, 12, &MetadataRequest::default())
-        .ok()
+    c.request(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    )
+    .ok()
 }
 
 /// Every non-internal partition in `addr`'s Metadata answer.
