@@ -514,7 +514,8 @@ mod tests {
         // COORDINATOR_NOT_AVAILABLE reaches the producer as NOT_ENOUGH_REPLICAS.
         let codes = produce_txn(&ctx, 11, Some("tx"), vec![(0, txn_records(1, 0, 0))]).await;
         assert_eq!(codes, vec![codes::NOT_ENOUGH_REPLICAS]);
-        // Without a transactional id there is nothing to verify with (Kafka skips it).
+        // Without a transactional id nothing is verified; this test's standalone log has
+        // verification off, so the batch opens a transaction (a broker's log would refuse it).
         let codes = produce_txn(&ctx, 9, None, vec![(0, txn_records(1, 0, 0))]).await;
         assert_eq!(codes, vec![codes::NONE]);
         // The open transaction needs no verification for its next batch.

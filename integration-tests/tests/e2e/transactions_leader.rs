@@ -1,9 +1,11 @@
 //! The partition-leader side of transactions, driven with raw requests as a transaction
 //! coordinator would: transactional Produce batches, WriteTxnMarkers COMMIT/ABORT, then
 //! read_committed / read_uncommitted consumers (confluent-kafka, kafka-python, librdkafka)
-//! and ListOffsets READ_COMMITTED for the last stable offset. The brokers run with
+//! and ListOffsets READ_COMMITTED for the last stable offset. Those brokers run with
 //! `transaction.partition.verification.enable=false`, since no transaction coordinator
-//! vouches for the test's producer.
+//! vouches for the test's producer. The last tests keep Kafka's default and go through the
+//! transaction coordinator: KIP-890 verification of Produce, and TxnOffsetCommit from
+//! librdkafka's send_offsets_to_transaction.
 
 #![allow(clippy::field_reassign_with_default)]
 
@@ -448,5 +450,183 @@ fn txn_offset_commit_waits_for_its_marker() {
     });
     assert_eq!(res[0].2, 0);
     assert_eq!(offset_fetch(&mut conn, group, true), (12, 0));
+    cluster.finish();
+}
+
+#[test]
+fn txn_leader_followers_and_unverifiable_producers() {
+    use crate::cluster::{leader_of, wait_isr};
+    use kafka_protocol::messages::TransactionalId;
+    // Kafka's default: transactional batches are verified with the transaction coordinator.
+    let cluster = Cluster::builder("txnfollow").brokers(2).start();
+    cluster.wait_registered(Duration::from_secs(60));
+    let b = cluster.bootstrap();
+    create_topic(&b, "tf", 1, 2, &[]);
+    wait_isr(&cluster, "tf", 2, Duration::from_secs(60));
+    let leader = leader_of(&cluster, "tf");
+    let addr_of = |want_leader: bool| {
+        cluster
+            .brokers
+            .iter()
+            .find(|x| (x.id == Some(leader)) == want_leader)
+            .unwrap()
+            .addr()
+    };
+    let mut lc = wire::Conn::connect(&addr_of(true)).unwrap();
+    let mut fc = wire::Conn::connect(&addr_of(false)).unwrap();
+    let (pid, epoch) = init_producer_id(&mut lc);
+
+    // A transactional producer whose coordinator is unknown (no __transaction_state): the
+    // retriable NOT_ENOUGH_REPLICAS, nothing written.
+    let mut p = PartitionProduceData::default();
+    p.index = 0;
+    p.records = Some(txn_batch(pid, epoch, 0, &["v0"]));
+    let mut t = TopicProduceData::default();
+    t.name = TopicName("tf".into());
+    t.partition_data = vec![p];
+    let mut req = ProduceRequest::default();
+    req.acks = -1;
+    req.timeout_ms = 30_000;
+    req.transactional_id = Some(TransactionalId("no-coordinator".into()));
+    req.topic_data = vec![t];
+    let resp: ProduceResponse = lc.request(ApiKey::Produce, 11, &req).unwrap();
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 19);
+    assert_eq!(latest(&mut lc, "tf", 0), 0);
+
+    // Without a transactional id the leader cannot verify, and the log refuses an unverified
+    // first transactional batch, as Kafka's does.
+    assert_eq!(
+        produce(&mut lc, "tf", 0, txn_batch(pid, epoch, 0, &["v0", "v1"])),
+        (48, -1),
+        "INVALID_TXN_STATE"
+    );
+    // Only the leader writes markers (a marker needs no open transaction).
+    assert_eq!(
+        write_marker(&mut fc, pid, epoch, true, 0, &[("tf", 0)]),
+        vec![("tf".to_string(), 0, 6)],
+        "NOT_LEADER_OR_FOLLOWER"
+    );
+    assert_eq!(
+        write_marker(&mut lc, pid, epoch, true, 0, &[("tf", 0)]),
+        vec![("tf".to_string(), 0, 0)]
+    );
+    assert_eq!(latest(&mut lc, "tf", 1), 1, "the marker takes an offset");
+    assert_eq!(latest(&mut lc, "tf", 0), 1);
+    cluster.finish();
+}
+
+/// InitProducerId v4 for a transactional id, once its coordinator is up: (pid, epoch).
+fn init_transactional(conn: &mut wire::Conn, id: &str) -> (i64, i16) {
+    use kafka_protocol::messages::TransactionalId;
+    let mut req = InitProducerIdRequest::default();
+    req.transactional_id = Some(TransactionalId(id.to_string().into()));
+    req.transaction_timeout_ms = 60_000;
+    req.producer_id = ProducerId(-1);
+    req.producer_epoch = -1;
+    let r: InitProducerIdResponse = wait_until(
+        "transactional InitProducerId",
+        Duration::from_secs(60),
+        || {
+            let r: InitProducerIdResponse = conn.request(ApiKey::InitProducerId, 4, &req).ok()?;
+            (r.error_code == 0).then_some(r)
+        },
+    );
+    (r.producer_id.0, r.producer_epoch)
+}
+
+#[test]
+fn txn_produce_is_verified_with_the_coordinator() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::{
+        AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse,
+        FindCoordinatorRequest, FindCoordinatorResponse, TransactionalId,
+    };
+    // Kafka's default: transaction.partition.verification.enable=true.
+    let cluster = Cluster::builder("txnverify").brokers(1).start();
+    let b = cluster.bootstrap();
+    create_topic(&b, "tv", 2, 1, &[]);
+    let mut conn = wire::Conn::connect(&cluster.brokers[0].addr()).unwrap();
+    let id = "verified-tx";
+    let mut fc = FindCoordinatorRequest::default();
+    fc.key = id.into();
+    fc.key_type = 1;
+    wait_until("transaction coordinator", Duration::from_secs(60), || {
+        let r: FindCoordinatorResponse = conn.request(ApiKey::FindCoordinator, 3, &fc).ok()?;
+        (r.error_code == 0).then_some(())
+    });
+    let (pid, epoch) = init_transactional(&mut conn, id);
+    let produce_v = |conn: &mut wire::Conn, version: i16, partition: i32, seq: i32| -> i16 {
+        let mut p = PartitionProduceData::default();
+        p.index = partition;
+        p.records = Some(txn_batch(pid, epoch, seq, &["x"]));
+        let mut t = TopicProduceData::default();
+        t.name = TopicName("tv".into());
+        t.partition_data = vec![p];
+        let mut req = ProduceRequest::default();
+        req.acks = -1;
+        req.timeout_ms = 30_000;
+        req.transactional_id = Some(TransactionalId(id.into()));
+        req.topic_data = vec![t];
+        let r: ProduceResponse = conn.request(ApiKey::Produce, version, &req).unwrap();
+        r.responses[0].partition_responses[0].error_code
+    };
+    // Not added to the transaction: TRANSACTION_ABORTABLE from v11, INVALID_TXN_STATE before.
+    assert_eq!(produce_v(&mut conn, 11, 0, 0), 120);
+    assert_eq!(produce_v(&mut conn, 9, 0, 0), 48);
+    assert_eq!(latest(&mut conn, "tv", 0), 0, "nothing written");
+    let mut add = AddPartitionsToTxnRequest::default();
+    add.v3_and_below_transactional_id = TransactionalId(id.into());
+    add.v3_and_below_producer_id = ProducerId(pid);
+    add.v3_and_below_producer_epoch = epoch;
+    let mut at = AddPartitionsToTxnTopic::default();
+    at.name = TopicName("tv".into());
+    at.partitions = vec![0];
+    add.v3_and_below_topics = vec![at];
+    let r: AddPartitionsToTxnResponse = conn.request(ApiKey::AddPartitionsToTxn, 3, &add).unwrap();
+    assert_eq!(
+        r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        0
+    );
+    assert_eq!(produce_v(&mut conn, 11, 0, 0), 0, "verified");
+    assert_eq!(
+        produce_v(&mut conn, 11, 0, 1),
+        0,
+        "open transaction: no new verification"
+    );
+    assert_eq!(
+        produce_v(&mut conn, 11, 1, 0),
+        120,
+        "partition 1 was not added"
+    );
+    let mut end = EndTxnRequest::default();
+    end.transactional_id = TransactionalId(id.into());
+    end.producer_id = ProducerId(pid);
+    end.producer_epoch = epoch;
+    end.committed = true;
+    let r: EndTxnResponse = conn.request(ApiKey::EndTxn, 3, &end).unwrap();
+    assert_eq!(r.error_code, 0);
+    wait_until("commit marker", Duration::from_secs(60), || {
+        (latest(&mut conn, "tv", 1) == 3).then_some(())
+    });
+    cluster.finish();
+}
+
+#[test]
+fn txn_librdkafka_consume_transform_produce_commits_group_offsets() {
+    let cluster = Cluster::single("txneos");
+    let b = cluster.bootstrap();
+    create_topic(&b, "eos-in", 1, 1, &[]);
+    create_topic(&b, "eos-out", 1, 1, &[]);
+    let out = clients::python(
+        "txn_eos.py",
+        &[b.clone(), "eos-in".into(), "eos-out".into()],
+        Duration::from_secs(180),
+    )
+    .unwrap();
+    assert_eq!(out["got"], 10);
+    assert_eq!(
+        out["committed"], 10,
+        "offsets committed with the transaction"
+    );
     cluster.finish();
 }
