@@ -684,9 +684,7 @@ impl Controller {
             self.load_topic(&t).await?;
         }
         let partitions = self.ctx.all_partitions();
-        for tp in partitions {
-            self.refresh_leadership(&tp).await?;
-        }
+        self.refresh_leadership_many(&partitions).await?;
         Ok(())
     }
 

@@ -25,6 +25,7 @@ pub mod event_loop;
 pub mod leader_selection;
 pub mod metrics;
 pub mod partition_state;
+mod pipeline;
 pub mod reassignment;
 pub mod replica_state;
 pub mod rpc;

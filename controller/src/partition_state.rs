@@ -111,17 +111,20 @@ impl Controller {
             .collect();
         self.create_state_znodes_batched(&new).await?;
         let new: std::collections::HashSet<TopicPartition> = new.into_iter().collect();
+        let mut to_elect = Vec::new();
         for tp in parts {
             let outcome = match self.ctx.partition_state(tp) {
                 PartitionState::Online if new.contains(tp) => ElectionOutcome::Elected,
                 PartitionState::New => self.initialize_leader_and_isr(tp).await?,
                 PartitionState::Online | PartitionState::Offline => {
-                    self.elect_leader(tp, strategy).await?
+                    to_elect.push(tp.clone());
+                    continue;
                 }
                 PartitionState::NonExistent => ElectionOutcome::Unknown,
             };
             out.push((tp.clone(), outcome));
         }
+        out.extend(self.elect_leaders(&to_elect, strategy).await?);
         Ok(out)
     }
 
@@ -267,84 +270,20 @@ impl Controller {
         strategy: ElectionStrategy,
     ) -> Result<ElectionOutcome> {
         for _attempt in 0..5 {
-            let Some(current) = self.ctx.leadership.get(tp).cloned() else {
-                return Ok(ElectionOutcome::Unknown);
-            };
-            if current.controller_epoch > self.ctx.epoch {
-                return Err(Error::ControllerMoved);
-            }
-            let assignment = self.ctx.assignment(tp).cloned().unwrap_or_default();
-            let mut strategy = strategy;
-            if let ElectionStrategy::Offline {
-                allow_unclean: false,
-            } = strategy
-            {
-                let has_clean = assignment.replicas.iter().any(|r| {
-                    self.ctx.is_replica_online(*r, tp) && current.leader_and_isr.isr.contains(r)
-                });
-                if !has_clean && self.unclean_allowed(&tp.topic).await? {
-                    strategy = ElectionStrategy::Offline {
-                        allow_unclean: true,
-                    };
-                }
-            }
-            let target = assignment.target_replicas();
-            let elected = {
-                let ctx = &self.ctx;
-                let is_online = |b: BrokerId| ctx.is_replica_online(b, tp);
-                let los = |b: BrokerId| ctx.is_live_or_shutting_down(b);
-                let sd = |b: BrokerId| ctx.shutting_down.contains(&b);
-                let live = Liveness {
-                    is_online: &is_online,
-                    is_live_or_shutting_down: &los,
-                    is_shutting_down: &sd,
-                };
-                elect(
-                    strategy,
-                    &current.leader_and_isr,
-                    &assignment.replicas,
-                    &target,
-                    &live,
-                    self.cfg.leader_recovery_supported(),
-                )
-            };
-            let Some(elected) = elected else {
-                warn!(partition = %tp, ?strategy, isr = ?current.leader_and_isr.isr, "no eligible leader");
-                return Ok(ElectionOutcome::NotEligible);
-            };
-            if elected.unclean {
-                self.metrics.unclean_election();
-                warn!(partition = %tp, leader = elected.leader_and_isr.leader, "unclean leader election");
-            }
-            let mut next = LeaderIsrAndControllerEpoch {
-                leader_and_isr: elected.leader_and_isr,
-                controller_epoch: self.ctx.epoch,
+            let plan = match self.plan_election(tp, strategy).await? {
+                Planned::Done(outcome) => return Ok(outcome),
+                Planned::Write(w) => w,
             };
             match self
                 .fenced_set(
                     &TopicPartitionStateZNode::path(tp),
-                    next.to_znode().encode(),
-                    Some(current.leader_and_isr.partition_epoch),
+                    plan.next.to_znode().encode(),
+                    Some(plan.expected_version),
                 )
                 .await
             {
                 Ok(stat) => {
-                    next.leader_and_isr.partition_epoch = stat.version;
-                    info!(partition = %tp, leader = next.leader_and_isr.leader,
-                          epoch = next.leader_and_isr.leader_epoch, isr = ?next.leader_and_isr.isr,
-                          "elected leader");
-                    self.ctx.leadership.insert(tp.clone(), next.clone());
-                    self.ctx
-                        .partition_states
-                        .insert(tp.clone(), PartitionState::Online);
-                    self.batch.add_leader_and_isr(
-                        &self.ctx,
-                        &elected.recipients,
-                        tp,
-                        &next,
-                        &assignment,
-                        false,
-                    );
+                    self.apply_election(plan, stat.version);
                     return Ok(ElectionOutcome::Elected);
                 }
                 Err(Error::Zk(e)) if e.is_bad_version() => {
@@ -354,6 +293,140 @@ impl Controller {
             }
         }
         Err(Error::Conflict(TopicPartitionStateZNode::path(tp)))
+    }
+
+    /// Many elections at once: every new state computed first, then all `state` znode
+    /// writes pipelined on the session (see `pipeline.rs`), so N partitions cost about one
+    /// ZooKeeper round trip instead of N. A write that meets BADVERSION (someone else, e.g.
+    /// the leader's AlterPartition, moved the znode) is redone by [`Self::elect_leader`].
+    pub(crate) async fn elect_leaders(
+        &mut self,
+        parts: &[TopicPartition],
+        strategy: ElectionStrategy,
+    ) -> Result<Vec<(TopicPartition, ElectionOutcome)>> {
+        let mut out = Vec::with_capacity(parts.len());
+        let mut plans = Vec::new();
+        for tp in parts {
+            match self.plan_election(tp, strategy).await? {
+                Planned::Done(outcome) => out.push((tp.clone(), outcome)),
+                Planned::Write(w) => plans.push(w),
+            }
+        }
+        let writes: Vec<(String, Vec<u8>, i32)> = plans
+            .iter()
+            .map(|p| {
+                (
+                    TopicPartitionStateZNode::path(&p.tp),
+                    p.next.to_znode().encode(),
+                    p.expected_version,
+                )
+            })
+            .collect();
+        let results = self.fenced_sets_pipelined(writes).await;
+        for (plan, r) in plans.into_iter().zip(results) {
+            let tp = plan.tp.clone();
+            match r {
+                Ok(stat) => {
+                    self.apply_election(plan, stat.version);
+                    out.push((tp, ElectionOutcome::Elected));
+                }
+                Err(Error::Zk(e)) if e.is_bad_version() => {
+                    self.refresh_leadership(&tp).await?;
+                    let outcome = self.elect_leader(&tp, strategy).await?;
+                    out.push((tp, outcome));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The new leadership `strategy` gives `tp` (no ZooKeeper write yet).
+    async fn plan_election(
+        &self,
+        tp: &TopicPartition,
+        strategy: ElectionStrategy,
+    ) -> Result<Planned> {
+        let Some(current) = self.ctx.leadership.get(tp).cloned() else {
+            return Ok(Planned::Done(ElectionOutcome::Unknown));
+        };
+        if current.controller_epoch > self.ctx.epoch {
+            return Err(Error::ControllerMoved);
+        }
+        let assignment = self.ctx.assignment(tp).cloned().unwrap_or_default();
+        let mut strategy = strategy;
+        if let ElectionStrategy::Offline {
+            allow_unclean: false,
+        } = strategy
+        {
+            let has_clean = assignment.replicas.iter().any(|r| {
+                self.ctx.is_replica_online(*r, tp) && current.leader_and_isr.isr.contains(r)
+            });
+            if !has_clean && self.unclean_allowed(&tp.topic).await? {
+                strategy = ElectionStrategy::Offline {
+                    allow_unclean: true,
+                };
+            }
+        }
+        let target = assignment.target_replicas();
+        let elected = {
+            let ctx = &self.ctx;
+            let is_online = |b: BrokerId| ctx.is_replica_online(b, tp);
+            let los = |b: BrokerId| ctx.is_live_or_shutting_down(b);
+            let sd = |b: BrokerId| ctx.shutting_down.contains(&b);
+            let live = Liveness {
+                is_online: &is_online,
+                is_live_or_shutting_down: &los,
+                is_shutting_down: &sd,
+            };
+            elect(
+                strategy,
+                &current.leader_and_isr,
+                &assignment.replicas,
+                &target,
+                &live,
+                self.cfg.leader_recovery_supported(),
+            )
+        };
+        let Some(elected) = elected else {
+            warn!(partition = %tp, ?strategy, isr = ?current.leader_and_isr.isr, "no eligible leader");
+            return Ok(Planned::Done(ElectionOutcome::NotEligible));
+        };
+        if elected.unclean {
+            self.metrics.unclean_election();
+            warn!(partition = %tp, leader = elected.leader_and_isr.leader, "unclean leader election");
+        }
+        Ok(Planned::Write(PlannedElection {
+            tp: tp.clone(),
+            next: LeaderIsrAndControllerEpoch {
+                leader_and_isr: elected.leader_and_isr,
+                controller_epoch: self.ctx.epoch,
+            },
+            expected_version: current.leader_and_isr.partition_epoch,
+            recipients: elected.recipients,
+            assignment,
+        }))
+    }
+
+    /// Record a written election (its znode now at `version`) and queue its LeaderAndIsr.
+    fn apply_election(&mut self, plan: PlannedElection, version: i32) {
+        let PlannedElection {
+            tp,
+            mut next,
+            recipients,
+            assignment,
+            ..
+        } = plan;
+        next.leader_and_isr.partition_epoch = version;
+        info!(partition = %tp, leader = next.leader_and_isr.leader,
+              epoch = next.leader_and_isr.leader_epoch, isr = ?next.leader_and_isr.isr,
+              "elected leader");
+        self.ctx.leadership.insert(tp.clone(), next.clone());
+        self.ctx
+            .partition_states
+            .insert(tp.clone(), PartitionState::Online);
+        self.batch
+            .add_leader_and_isr(&self.ctx, &recipients, &tp, &next, &assignment, false);
     }
 
     /// Conditionally write new leadership computed by `f` from the current one (BADVERSION →
@@ -399,6 +472,23 @@ impl Controller {
         }
         Err(Error::Conflict(TopicPartitionStateZNode::path(tp)))
     }
+}
+
+/// What [`Controller::plan_election`] decided for one partition.
+enum Planned {
+    /// Nothing to write.
+    Done(ElectionOutcome),
+    Write(PlannedElection),
+}
+
+/// An election computed but not yet written: the new state, the znode version it replaces,
+/// and who gets the LeaderAndIsr.
+struct PlannedElection {
+    tp: TopicPartition,
+    next: LeaderIsrAndControllerEpoch,
+    expected_version: i32,
+    recipients: Vec<BrokerId>,
+    assignment: crate::context::ReplicaAssignment,
 }
 
 #[cfg(test)]

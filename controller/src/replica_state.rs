@@ -122,21 +122,25 @@ impl Controller {
                 }
             }
             ReplicaState::Offline => {
+                let shrunk = self.shrink_isrs_pipelined(&valid).await?;
                 for (tp, r) in &valid {
                     if self.ctx.is_live_or_shutting_down(*r) {
                         self.batch.add_stop_replica(&self.ctx, &[*r], tp, false);
                     }
                     if self.ctx.leadership.contains_key(tp) {
                         let replica = *r;
-                        let updated = self
-                            .update_leadership(tp, |cur| {
+                        let updated = if shrunk.contains(&(tp.clone(), replica)) {
+                            None // written by the pipelined batch; the context has it
+                        } else {
+                            self.update_leadership(tp, |cur| {
                                 if cur.isr.contains(&replica) {
                                     remove_replica_from_isr(cur, replica)
                                 } else {
                                     None
                                 }
                             })
-                            .await?;
+                            .await?
+                        };
                         let current = updated.or_else(|| self.ctx.leadership.get(tp).cloned());
                         if let (Some(l), false) =
                             (current, self.ctx.is_topic_queued_for_deletion(&tp.topic))

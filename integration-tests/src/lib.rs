@@ -14,6 +14,7 @@
 pub mod broker;
 pub mod clients;
 pub mod cluster;
+pub mod scale;
 pub mod util;
 pub mod wire;
 pub mod zk;

@@ -19,11 +19,15 @@ use memmap2::MmapMut;
 
 /// A preallocated, memory-mapped array of fixed-size big-endian entries.
 ///
-/// Holds the only `unsafe` of the storage engine (the mmap itself).
+/// Holds the only `unsafe` of the storage engine (the mmap itself). No file descriptor is
+/// kept: the mapping stays valid after the file is closed (as Kafka's `AbstractIndex` closes
+/// its `RandomAccessFile` once mapped), and the rare length changes reopen the file by path.
+/// With tens of thousands of segments this is two descriptors per segment fewer (one
+/// `.log` descriptor each instead of three), which is what keeps 10,000 replicas per broker
+/// under a 20,000 open-files limit.
 #[derive(Debug)]
 pub(crate) struct IndexFile {
     path: PathBuf,
-    file: File,
     mmap: Option<MmapMut>,
     entry_size: usize,
     entries: usize,
@@ -58,18 +62,21 @@ impl IndexFile {
         };
         let mut idx = Self {
             path: path.to_path_buf(),
-            file,
             mmap: None,
             entry_size,
             entries,
             max_entries: size / entry_size,
         };
-        idx.remap(size)?;
+        idx.remap(&file, size)?;
         Ok((idx, newly_created))
     }
 
+    fn open_rw(&self) -> io::Result<File> {
+        OpenOptions::new().read(true).write(true).open(&self.path)
+    }
+
     #[allow(unsafe_code)]
-    fn remap(&mut self, len: usize) -> io::Result<()> {
+    fn remap(&mut self, file: &File, len: usize) -> io::Result<()> {
         self.mmap = None;
         if len == 0 {
             return Ok(());
@@ -78,7 +85,7 @@ impl IndexFile {
         // struct changes (set_len is always followed by a remap). Index files are private to
         // this broker's locked log dir, so no other process truncates them under us; all
         // access goes through bounds-checked slices of the map.
-        let map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(&self.file)? };
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(file)? };
         self.mmap = Some(map);
         Ok(())
     }
@@ -136,10 +143,11 @@ impl IndexFile {
     pub(crate) fn resize(&mut self, new_size: usize) -> io::Result<()> {
         let rounded = new_size / self.entry_size * self.entry_size;
         self.mmap = None;
-        self.file.set_len(rounded as u64)?;
+        let file = self.open_rw()?;
+        file.set_len(rounded as u64)?;
         self.max_entries = rounded / self.entry_size;
         self.entries = self.entries.min(self.max_entries);
-        self.remap(rounded)
+        self.remap(&file, rounded)
     }
 
     /// Shrinks the file to exactly the valid entries (done on roll and close).
@@ -151,7 +159,13 @@ impl IndexFile {
         if let Some(m) = &self.mmap {
             m.flush()?;
         }
-        self.file.sync_all()
+        // The length (set on create, trim and resize) is file metadata: sync it too. A file
+        // already deleted (segment being removed) has nothing left to make durable.
+        match self.open_rw() {
+            Ok(f) => f.sync_all(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Renames the file (e.g. to `.deleted`); the mapping stays valid.
@@ -472,6 +486,37 @@ mod tests {
         assert_eq!(idx.entries(), 2);
         assert!(idx.is_full());
         assert_eq!(idx.last_offset(), 110);
+    }
+
+    /// Whether any descriptor of this process is open on `p`.
+    fn fd_open_on(p: &Path) -> bool {
+        std::fs::read_dir("/proc/self/fd")
+            .expect("fd dir")
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .any(|target| target == p)
+    }
+
+    /// An index holds its mapping but no file descriptor, through append, resize, trim and
+    /// flush; the entries survive (the map is of the file, not of a private copy).
+    #[test]
+    fn keeps_no_descriptor_open() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("00000000000000000000.index");
+        let mut idx = OffsetIndex::open(&p, 0, 1000).expect("open");
+        let p = std::fs::canonicalize(&p).expect("canonical");
+        assert!(!fd_open_on(&p), "descriptor left open after open");
+        idx.append(3, 100).expect("append");
+        idx.resize(2000).expect("resize");
+        idx.append(9, 900).expect("append");
+        idx.flush().expect("flush");
+        assert!(!fd_open_on(&p), "descriptor left open after resize/flush");
+        idx.trim_to_valid_size().expect("trim");
+        assert_eq!(std::fs::metadata(&p).expect("meta").len(), 16);
+        assert_eq!(
+            std::fs::read(&p).expect("read"),
+            [0, 0, 0, 3, 0, 0, 0, 100, 0, 0, 0, 9, 0, 0, 3, 0x84]
+        );
+        assert_eq!(idx.lookup(10).position, 900);
     }
 
     proptest! {
