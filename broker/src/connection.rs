@@ -226,7 +226,11 @@ pub async fn serve<H: RequestHandler>(
                                 conn.principal = Arc::from(p);
                             }
                         }
-                        if resp_tx.send((with_size_prefix(chunks), None)).await.is_err() {
+                        if resp_tx
+                            .send((with_size_prefix(chunks), None))
+                            .await
+                            .is_err()
+                        {
                             break;
                         }
                         continue;
