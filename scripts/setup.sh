@@ -4,7 +4,7 @@
 #
 #   Debian: zookeeper, kcat, a JDK (single-file `java Prog.java` needs the compiler),
 #           iproute2, nftables (the fault drill)
-#   Python: confluent-kafka, kafka-python, kazoo
+#   Python: confluent-kafka, kafka-python, kazoo, prometheus-client (metrics text parser)
 #   Java Kafka client 3.9.1 (+ slf4j-api, lz4-java, snappy-java, zstd-jni) -> .tools/jars/
 set -euo pipefail
 
@@ -46,7 +46,7 @@ PY="${PYTHON:-python3}"
 # drop a JoinGroup/SyncGroup round that finished between two poll() calls and rejoin at once;
 # with several consumers polled from one thread, its group leader then rebalanced in a loop
 # (seen against Samsa; the same client logic would do it against Kafka).
-PY_PKGS=(confluent-kafka==2.16.1 kafka-python==2.3.3 kazoo==2.11.0)
+PY_PKGS=(confluent-kafka==2.16.1 kafka-python==2.3.3 kazoo==2.11.0 prometheus-client==0.26.0)
 if ! "$PY" - "${PY_PKGS[@]}" >/dev/null 2>&1 <<'PYCHECK'
 import sys
 from importlib.metadata import version

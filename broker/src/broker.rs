@@ -220,12 +220,23 @@ impl Broker {
         // Kafka itself stays quiet about unknown keys; we warn (the issue asks for it),
         // since a misspelt key silently falling back to a default is a common surprise.
         for k in config.unknown.keys() {
-            warn!("{}", unknown_key_note(k));
+            if k != crate::metrics::LISTENER_KEY {
+                warn!("{}", unknown_key_note(k));
+            }
         }
+        let metrics_config = crate::metrics::MetricsConfig::from_unknown(&config.unknown)
+            .map_err(|e| anyhow::anyhow!(e))?;
         info!(broker_id = config.broker_id, "starting");
 
         // Bind first: a taken port fails start-up before we touch disks or ZooKeeper.
         let listeners = server::bind(&config.listeners).await?;
+        let metrics_listener = match &metrics_config.listen {
+            Some(addr) => Some(crate::metrics::http::bind(addr).await?),
+            None => None,
+        };
+        if metrics_listener.is_some() {
+            crate::metrics::set_enabled(true);
+        }
         let mut bound = Vec::new();
         for l in &listeners {
             bound.push((l.name.to_string(), l.local_addr()?));
@@ -341,6 +352,13 @@ impl Broker {
                 crate::config_change::BrokerTopicConfigHandler::new(&ctx),
                 shutdown_rx.clone(),
             );
+        }
+        if let Some(l) = metrics_listener {
+            tokio::spawn(crate::metrics::http::serve(
+                l,
+                Some(ctx.clone()),
+                shutdown_rx.clone(),
+            ));
         }
         let handler = Arc::new(Dispatcher(ctx.clone()));
         let server = tokio::spawn(server::run(listeners, handler, limits, shutdown_rx));

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
@@ -28,6 +29,7 @@ use tracing::debug;
 
 use crate::error::{Error, Result};
 use crate::log::FileSlice;
+use crate::metrics::{self, RequestTiming};
 
 /// One piece of a response frame: bytes in memory, or a file range sent with
 /// `sendfile`. A response is `Vec<Chunk>`; the connection adds the size prefix.
@@ -141,9 +143,11 @@ pub async fn serve<H: RequestHandler>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let _counted = metrics::connection_opened(&conn.listener);
     let (mut rd, wr) = stream.into_split();
-    let (req_tx, mut req_rx) = mpsc::channel::<Bytes>(limits.pipeline_depth.max(1));
-    let (resp_tx, resp_rx) = mpsc::channel::<Vec<Chunk>>(limits.pipeline_depth.max(1));
+    // Frames carry the instant they were read, responses their request's timing (metrics).
+    let (req_tx, mut req_rx) = mpsc::channel::<(Bytes, Instant)>(limits.pipeline_depth.max(1));
+    let (resp_tx, resp_rx) = mpsc::channel::<Response>(limits.pipeline_depth.max(1));
 
     let reader = {
         let peer = conn.peer;
@@ -173,14 +177,16 @@ pub async fn serve<H: RequestHandler>(
             f = req_rx.recv() => match f { Some(f) => f, None => break },
             _ = wait_true(&mut shutdown) => break,
         };
-        match process_one(&conn, handler.as_ref(), frame).await {
+        let (result, timing) = process_one(&conn, handler.as_ref(), frame).await;
+        match result {
             Ok(Some(chunks)) => {
-                if resp_tx.send(chunks).await.is_err() {
+                if resp_tx.send((chunks, timing)).await.is_err() {
                     break;
                 }
             }
-            Ok(None) => {}
+            Ok(None) => timing.iter().for_each(metrics::request_done),
             Err(e) => {
+                timing.iter().for_each(metrics::request_done);
                 debug!(peer = %conn.peer, error = %e, "closing connection");
                 break;
             }
@@ -199,22 +205,34 @@ async fn wait_true(rx: &mut watch::Receiver<bool>) {
     }
 }
 
+/// A response frame and, when metrics are on, the timing of its request.
+type Response = (Vec<Chunk>, Option<RequestTiming>);
+
 async fn process_one<H: RequestHandler>(
     conn: &ConnInfo,
     handler: &H,
-    mut frame: Bytes,
-) -> Result<Option<Vec<Chunk>>> {
-    let header =
-        parse_request_header(&mut frame).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-    let chunks = handler.handle(conn, header, frame).await?;
-    Ok(chunks.map(|mut chunks| {
+    (mut frame, received): (Bytes, Instant),
+) -> (Result<Option<Vec<Chunk>>>, Option<RequestTiming>) {
+    let header = match parse_request_header(&mut frame) {
+        Ok(h) => h,
+        Err(e) => return (Err(Error::InvalidRequest(e.to_string())), None),
+    };
+    let (key, version) = (header.request_api_key, header.request_api_version);
+    let handled = handler.handle(conn, header, frame);
+    let (result, timing) = metrics::track_request(key, version, received, handled).await;
+    (result.map(frame_response), timing)
+}
+
+/// Prefixes a response with its size.
+fn frame_response(chunks: Option<Vec<Chunk>>) -> Option<Vec<Chunk>> {
+    chunks.map(|mut chunks| {
         let size: usize = chunks.iter().map(Chunk::len).sum();
         chunks.insert(
             0,
             Chunk::Bytes(Bytes::copy_from_slice(&(size as i32).to_be_bytes())),
         );
         chunks
-    }))
+    })
 }
 
 /// Reads size-prefixed frames and queues them; returns on EOF or a bad frame.
@@ -226,7 +244,7 @@ async fn read_frames(
     rd: &mut OwnedReadHalf,
     max: usize,
     idle: Option<std::time::Duration>,
-    tx: &mpsc::Sender<Bytes>,
+    tx: &mpsc::Sender<(Bytes, Instant)>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     const MIN_READ: usize = 64 * 1024;
     let mut buf = BytesMut::with_capacity(MIN_READ);
@@ -241,7 +259,7 @@ async fn read_frames(
             }
             buf.advance(4);
             let frame = buf.split_to(len).freeze();
-            if tx.send(frame).await.is_err() {
+            if tx.send((frame, Instant::now())).await.is_err() {
                 return Ok(());
             }
         }
@@ -269,11 +287,12 @@ async fn read_frames(
 /// file chunks go out with `sendfile`.
 async fn write_responses(
     mut wr: OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Vec<Chunk>>,
+    mut rx: mpsc::Receiver<Response>,
 ) -> io::Result<()> {
     const COALESCE: usize = 64 * 1024;
     let mut pending = BytesMut::new();
-    while let Some(chunks) = rx.recv().await {
+    while let Some((chunks, timing)) = rx.recv().await {
+        let dequeued = timing.as_ref().map(|_| Instant::now());
         for chunk in chunks {
             match chunk {
                 Chunk::Bytes(b) => {
@@ -300,6 +319,9 @@ async fn write_responses(
         if !pending.is_empty() && rx.is_empty() {
             wr.write_all(&pending).await?;
             pending.clear();
+        }
+        if let (Some(t), Some(dequeued)) = (&timing, dequeued) {
+            metrics::request_sent(t, dequeued);
         }
     }
     if !pending.is_empty() {

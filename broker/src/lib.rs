@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod log;
 pub mod log_levels;
 pub mod metadata_cache;
+pub mod metrics;
 pub mod producer_id;
 pub mod replica;
 pub mod sendfile;

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod histogram;
 pub mod properties;
 pub mod types;
 pub mod zk;

@@ -132,6 +132,8 @@ pub struct Controller {
     pub(crate) generation: u64,
     pub(crate) session_alive: bool,
     resync_pending: bool,
+    /// Gauges recomputed after every event; read by the broker's metrics endpoint.
+    pub(crate) metrics: std::sync::Arc<crate::metrics::ControllerMetrics>,
 }
 
 impl Controller {
@@ -161,6 +163,7 @@ impl Controller {
             generation: 0,
             session_alive: true,
             resync_pending: false,
+            metrics: Default::default(),
         }
     }
 
@@ -178,6 +181,7 @@ impl Controller {
             if let Err(panic) = outcome {
                 self.after_panic(panic_message(panic.as_ref())).await;
             }
+            self.metrics.update(self.active, &self.ctx);
         }
         self.resign();
     }
@@ -503,7 +507,12 @@ impl Controller {
         }
         let r = match key {
             WatchKey::Controller => Ok(()),
-            WatchKey::BrokerIds => self.on_broker_change().await,
+            WatchKey::BrokerIds => {
+                let started = std::time::Instant::now();
+                let r = self.on_broker_change().await;
+                self.metrics.broker_change_processed(started.elapsed());
+                r
+            }
             WatchKey::Broker(id) => self.on_broker_modification(id).await,
             WatchKey::Topics => self.on_topic_change().await,
             WatchKey::Topic(t) => self.on_partition_modifications(&t).await,

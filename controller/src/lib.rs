@@ -23,6 +23,7 @@ pub mod election;
 pub mod error;
 pub mod event_loop;
 pub mod leader_selection;
+pub mod metrics;
 pub mod partition_state;
 pub mod reassignment;
 pub mod replica_state;
@@ -154,6 +155,7 @@ pub struct ControllerStatus {
 pub struct ControllerHandle {
     events: mpsc::UnboundedSender<Event>,
     status: watch::Receiver<ControllerStatus>,
+    metrics: std::sync::Arc<metrics::ControllerMetrics>,
 }
 
 /// Start the controller component of this broker (call once the broker is registered).
@@ -161,11 +163,13 @@ pub fn spawn(zk: ZkSession, cfg: ControllerConfig) -> ControllerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let (status_tx, status_rx) = watch::channel(ControllerStatus::default());
     let controller = event_loop::Controller::new(zk, cfg, tx.clone(), status_tx);
+    let metrics = controller.metrics.clone();
     tokio::spawn(controller.run(rx));
     let _ = tx.send(Event::Startup);
     ControllerHandle {
         events: tx,
         status: status_rx,
+        metrics,
     }
 }
 
@@ -205,6 +209,11 @@ impl ControllerHandle {
 
     pub fn is_active(&self) -> bool {
         self.status.borrow().active
+    }
+
+    /// The controller's gauges and timers (for the broker's metrics endpoint).
+    pub fn metrics(&self) -> &metrics::ControllerMetrics {
+        &self.metrics
     }
 
     /// Wait for status changes (e.g. tests waiting for election).

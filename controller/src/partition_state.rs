@@ -313,6 +313,7 @@ impl Controller {
                 return Ok(ElectionOutcome::NotEligible);
             };
             if elected.unclean {
+                self.metrics.unclean_election();
                 warn!(partition = %tp, leader = elected.leader_and_isr.leader, "unclean leader election");
             }
             let mut next = LeaderIsrAndControllerEpoch {

@@ -34,6 +34,7 @@ use crate::error::Result;
 use crate::log::config::{CompressionCodec, TopicCompression};
 use crate::log::down_convert::{down_convert, DownConvertError};
 use crate::log::{FileSlice, LogConfig};
+use crate::metrics;
 use crate::replica::fetch_session::{PartKey, PartitionAnswer, PartitionRequest};
 use crate::replica::manager::{now_ms, FetchParams, FetchPartitionResult, FetchPartitionSpec};
 use crate::replica::partition::codes;
@@ -79,6 +80,9 @@ pub async fn handle(
         isolation_level: if version >= 4 { req.isolation_level } else { 0 },
         version,
     };
+    if params.is_follower() {
+        metrics::mark_follower_fetch();
+    }
 
     let resolve = |name: &str, id: &Uuid| -> (Uuid, String) {
         if version >= 13 {
@@ -199,11 +203,25 @@ pub async fn handle(
         if must_answer || Instant::now() >= deadline {
             break results;
         }
-        if !wait_any(&mut rxs, deadline).await {
+        // Waiting in the purgatory is Kafka's RemoteTimeMs.
+        let parked = std::time::Instant::now();
+        let woken = wait_any(&mut rxs, deadline).await;
+        metrics::add_remote_time(parked.elapsed());
+        if !woken {
             // Deadline: answer with whatever is there now.
             break rm.read_partitions(params, &specs, max_bytes, &known);
         }
     };
+    if metrics::enabled() {
+        for r in &results {
+            metrics::fetch_answered(
+                r.topic_stats.as_deref(),
+                params.is_follower(),
+                r.bytes() as u64,
+                fetch_failed(r.error_code),
+            );
+        }
+    }
 
     // Match results back to the context's partition list.
     let mut results = results.into_iter();
@@ -244,10 +262,12 @@ pub async fn handle(
         session_id: resp_session,
         ..Default::default()
     };
+    metrics::response_error(resp.error_code);
     for ((k, out), keep) in outs.into_iter().zip(keep) {
         if !keep {
             continue;
         }
+        metrics::response_error(out.error_code);
         let same_topic = resp
             .topics
             .last()
@@ -264,6 +284,23 @@ pub async fn handle(
         }
     }
     Ok(to_chunks(encode_fetch_response(resp, version)))
+}
+
+/// Kafka's `readFromLocalLog` counts a failed fetch only for unexpected errors, not for
+/// leadership, epoch, offset-range or storage ones.
+fn fetch_failed(code: i16) -> bool {
+    !matches!(
+        code,
+        codes::NONE
+            | codes::NOT_LEADER_OR_FOLLOWER
+            | codes::UNKNOWN_TOPIC_OR_PARTITION
+            | codes::FENCED_LEADER_EPOCH
+            | codes::UNKNOWN_LEADER_EPOCH
+            | codes::OFFSET_OUT_OF_RANGE
+            | codes::KAFKA_STORAGE_ERROR
+            | 9 // REPLICA_NOT_AVAILABLE
+            | codes::INCONSISTENT_TOPIC_ID
+    )
 }
 
 /// Kafka `maybeConvertFetchedData` for a partition whose log is local (v0-v9 only: later

@@ -318,6 +318,7 @@ pub async fn handle(
             let mut pr = PartitionProduceResponse::default();
             pr.index = p.index;
             pr.error_code = r.error_code;
+            crate::metrics::response_error(r.error_code);
             pr.base_offset = r.base_offset;
             if version >= 2 {
                 pr.log_append_time_ms = r.log_append_time;

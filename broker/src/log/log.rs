@@ -894,11 +894,13 @@ impl Log {
                 .unwrap_or(i64::MIN);
             s.range(start..offset).map(|(_, s)| s.clone()).collect()
         };
+        let started = std::time::Instant::now();
         for s in segs {
             if let Err(e) = s.flush() {
                 return self.fail(e);
             }
         }
+        crate::metrics::log_flushed(started.elapsed());
         self.recovery_point.fetch_max(offset, Ordering::AcqRel);
         w.unflushed_messages = 0;
         w.last_flush_ms = now_ms();

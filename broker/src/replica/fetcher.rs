@@ -514,7 +514,9 @@ async fn process_partition(
                 if log.log_end_offset() != expected_leo {
                     return Ok(false);
                 }
-                log.append_as_follower(&records).map(|_| true)
+                log.append_as_follower(&records)?;
+                crate::metrics::replication_bytes_in(records.len() as u64);
+                Ok(true)
             })
         })
         .await

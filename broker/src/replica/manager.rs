@@ -117,13 +117,24 @@ impl PendingAppend {
     /// Wait until every appended partition's HW passes its last offset (acks=-1) or
     /// `timeout_ms` ends (REQUEST_TIMED_OUT).
     pub async fn wait(self, timeout_ms: i32) -> Vec<(TopicPartition, ProducePartitionResult)> {
+        if self.waiting.is_empty() {
+            return self.out;
+        }
+        // Waiting for followers is Kafka's RemoteTimeMs.
+        let started = std::time::Instant::now();
+        let out = self.wait_for_replicas(timeout_ms).await;
+        crate::metrics::add_remote_time(started.elapsed());
+        out
+    }
+
+    async fn wait_for_replicas(
+        self,
+        timeout_ms: i32,
+    ) -> Vec<(TopicPartition, ProducePartitionResult)> {
         let PendingAppend {
             mut out,
             mut waiting,
         } = self;
-        if waiting.is_empty() {
-            return out;
-        }
         let deadline = Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
         loop {
             let mut rxs: Vec<_> = waiting
@@ -207,6 +218,8 @@ pub struct FetchPartitionResult {
     pub current_leader: Option<(i32, i32)>,
     pub data: Option<FetchDataInfo>,
     pub aborted_transactions: Option<Vec<(i64, i64)>>,
+    /// The topic's BrokerTopicMetrics when the partition is hosted here (metrics).
+    pub topic_stats: Option<Arc<crate::metrics::TopicStats>>,
 }
 
 impl FetchPartitionResult {
@@ -220,6 +233,7 @@ impl FetchPartitionResult {
             current_leader: None,
             data: None,
             aborted_transactions: None,
+            topic_stats: None,
         }
     }
 
@@ -358,7 +372,9 @@ impl ReplicaManager {
         result: Option<(Vec<BrokerId>, i32, i32)>,
     ) {
         if let Some(p) = self.partition(tp) {
+            let before = p.read_state(|s| s.isr.len());
             p.complete_isr_change(result);
+            crate::metrics::isr_changed(before, p.read_state(|s| s.isr.len()));
             let alive = self.alive_fn();
             p.maybe_increment_hw(self.config.replica_lag_time_max_ms, now_ms(), &*alive);
         }
@@ -921,6 +937,7 @@ impl ReplicaManager {
             Vec::with_capacity(entries.len());
         let mut waiting: Vec<(usize, Arc<Partition>, i64)> = Vec::new();
         for (tp, records, guard) in entries {
+            let bytes = records.len() as u64;
             let res = match self.leader_partition(&tp) {
                 Ok(p) => match p.append_records_to_leader(
                     records,
@@ -935,15 +952,44 @@ impl ReplicaManager {
                         if required_acks == -1 && info.last_offset >= 0 {
                             waiting.push((out.len(), p.clone(), info.last_offset + 1));
                         }
+                        let records = u64::try_from(info.num_messages).unwrap_or(0);
+                        crate::metrics::produce_appended(p.topic_stats(), records, bytes);
                         Self::produce_ok(&info)
                     }
-                    Err(e) => Self::produce_failed(&p, e),
+                    Err(e) => {
+                        Self::charge_failed_append(&p, &e, bytes);
+                        Self::produce_failed(&p, e)
+                    }
                 },
-                Err(e) => ProducePartitionResult::error(e.code(), None),
+                Err(e) => {
+                    crate::metrics::produce_failed(None, false, 0);
+                    ProducePartitionResult::error(e.code(), None)
+                }
             };
             out.push((tp, res));
         }
         PendingAppend { out, waiting }
+    }
+
+    /// BrokerTopicMetrics of a failed leader append: Kafka counts a failed produce only for
+    /// errors other than leadership, size, corruption and storage ones, and rejected bytes
+    /// for a batch over the size limit.
+    fn charge_failed_append(p: &Partition, e: &Error, bytes: u64) {
+        let expected = matches!(
+            e,
+            Error::NotLeaderOrFollower(_)
+                | Error::UnknownTopicOrPartition(_)
+                | Error::MessageTooLarge(_)
+                | Error::RecordListTooLarge(_)
+                | Error::CorruptMessage(_)
+                | Error::KafkaStorageError(_)
+        );
+        let rejected = if matches!(e, Error::MessageTooLarge(_)) {
+            bytes
+        } else {
+            0
+        };
+        crate::metrics::produce_failed(Some(p.topic_stats()), !expected, rejected);
     }
 
     /// A failed leader append as Kafka's `appendToLocalLog` reports it: only record
@@ -1034,6 +1080,22 @@ impl ReplicaManager {
                 codes::UNKNOWN_TOPIC_OR_PARTITION
             });
         };
+        let mut r = self.read_hosted(&partition, params, spec, limit, min_one, now);
+        if crate::metrics::enabled() {
+            r.topic_stats = Some(partition.topic_stats_arc());
+        }
+        r
+    }
+
+    fn read_hosted(
+        &self,
+        partition: &Arc<Partition>,
+        params: FetchParams,
+        spec: &FetchPartitionSpec,
+        limit: usize,
+        min_one: bool,
+        now: u64,
+    ) -> FetchPartitionResult {
         if partition.is_offline() {
             return FetchPartitionResult::error(codes::KAFKA_STORAGE_ERROR);
         }
@@ -1115,7 +1177,7 @@ impl ReplicaManager {
                 };
                 if params.is_follower() {
                     self.on_follower_fetch(
-                        &partition,
+                        partition,
                         params.replica_id,
                         spec.fetch_offset,
                         spec.log_start_offset,

@@ -7,7 +7,7 @@
 //! see [`Partition::follower_write`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::BytesMut;
 use samsa_common::types::{BrokerId, TopicPartition};
@@ -63,6 +63,8 @@ pub struct Partition {
     /// Its log dir failed (Kafka's `HostedPartition.Offline`): every request for it
     /// answers KAFKA_STORAGE_ERROR until the broker restarts.
     offline: AtomicBool,
+    /// This topic's BrokerTopicMetrics, looked up once so requests never touch the map.
+    topic_stats: OnceLock<Arc<crate::metrics::TopicStats>>,
 }
 
 /// A consistent copy of the role data (for handlers).
@@ -91,7 +93,23 @@ impl Partition {
             transition: Mutex::new(()),
             signal: PartitionSignal::new(),
             offline: AtomicBool::new(false),
+            topic_stats: OnceLock::new(),
         }
+    }
+
+    /// The topic's BrokerTopicMetrics counters.
+    pub fn topic_stats(&self) -> &crate::metrics::TopicStats {
+        self.topic_stats_arc_ref()
+    }
+
+    /// A handle on the topic's counters that outlives this borrow.
+    pub fn topic_stats_arc(&self) -> Arc<crate::metrics::TopicStats> {
+        self.topic_stats_arc_ref().clone()
+    }
+
+    fn topic_stats_arc_ref(&self) -> &Arc<crate::metrics::TopicStats> {
+        self.topic_stats
+            .get_or_init(|| crate::metrics::registry().topic(&self.tp.topic))
     }
 
     /// Whether the partition's log dir has failed.

@@ -16,6 +16,7 @@ mod harness_smoke;
 mod java_admin;
 mod kcat;
 mod log_dir_failure;
+mod metrics;
 mod other_clients;
 mod rdkafka_client;
 mod transactions;

@@ -883,6 +883,18 @@ impl GroupCoordinator {
             .collect()
     }
 
+    /// Groups per state (in [`GroupState`] order) and committed offsets, for Kafka's
+    /// `GroupMetadataManager` gauges (NumGroups*, NumOffsets).
+    pub fn metric_counts(&self) -> ([usize; 5], usize) {
+        let mut states = [0usize; 5];
+        let mut offsets = 0;
+        for g in self.lock().values() {
+            states[g.state as usize] += 1;
+            offsets += g.offsets.len();
+        }
+        (states, offsets)
+    }
+
     // ------------------------------------------------------------------ join
 
     pub async fn join(self: &Arc<Self>, a: JoinArgs) -> JoinResult {
