@@ -305,15 +305,19 @@ mod tests {
         assert!(l.validate("root", Some("FATAL")).is_ok());
         // Kafka 3.9 does not accept OFF.
         assert_eq!(
-            l.validate("root", Some("OFF")).unwrap_err().0,
+            l.validate("root", Some("OFF")).expect_err("OFF").0,
             INVALID_CONFIG
         );
-        let e = l.validate("kafka.server", Some("debug")).unwrap_err();
+        let e = l
+            .validate("kafka.server", Some("debug"))
+            .expect_err("lower case");
         assert_eq!(e.0, INVALID_CONFIG);
         assert!(e
             .1
             .starts_with("Cannot set the log level of kafka.server to debug"));
-        let e = l.validate("no.such.logger", Some("INFO")).unwrap_err();
+        let e = l
+            .validate("no.such.logger", Some("INFO"))
+            .expect_err("unknown");
         assert_eq!(
             e,
             (
@@ -321,7 +325,10 @@ mod tests {
                 "Logger no.such.logger does not exist!".into()
             )
         );
-        assert_eq!(l.validate("root", None).unwrap_err().0, INVALID_REQUEST);
+        assert_eq!(
+            l.validate("root", None).expect_err("root").0,
+            INVALID_REQUEST
+        );
         assert!(l.validate("samsa_broker::", Some("INFO")).is_err());
         assert!(l.validate("other_crate", Some("INFO")).is_err());
         assert!(l.validate("kafka.server", None).is_ok());
