@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod error;
 pub mod handlers;
 pub mod log;
+pub mod log_levels;
 pub mod metadata_cache;
 pub mod metrics;
 pub mod producer_id;

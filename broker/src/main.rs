@@ -77,16 +77,33 @@ fn raise_open_files_limit() {
     }
 }
 
+/// Logs to stdout through a reloadable `EnvFilter` (from `RUST_LOG`, default `info`), so
+/// IncrementalAlterConfigs on BROKER_LOGGER can change levels at run time
+/// (see `samsa_broker::log_levels`).
+fn init_logging() {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{fmt, reload, EnvFilter};
+    let spec = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|s| EnvFilter::try_new(s).is_ok())
+        .unwrap_or_else(|| "info".to_string());
+    let (filter, handle) = reload::Layer::new(EnvFilter::new(&spec));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt::layer().with_writer(std::io::stdout).with_ansi(false))
+        .init();
+    samsa_broker::log_levels::install(
+        &spec,
+        Box::new(move |directives| {
+            let f = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+            handle.reload(f).map_err(|e| e.to_string())
+        }),
+    );
+}
+
 fn main() -> ExitCode {
     ignore_sigxfsz();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stdout)
-        .with_ansi(false)
-        .init();
+    init_logging();
     raise_open_files_limit();
 
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -7,7 +7,10 @@
 //        produce(10 records to partition 0), list_offsets, delete_records(5), delete,
 //        reassign:P:B1,B2,... (alterPartitionReassignments of partition P to those brokers),
 //        list_reassignments (listPartitionReassignments of the topic's partitions),
-//        elect_preferred:P (electLeaders PREFERRED for partition P; per-partition error or null)
+//        elect_preferred:P (electLeaders PREFERRED for partition P; per-partition error or null),
+//        loggers:B[:LOGGER] (describeConfigs BROKER_LOGGER of broker B), logger_set:B:LOGGER:LEVEL,
+//        logger_delete:B:LOGGER (incrementalAlterConfigs on BROKER_LOGGER),
+//        logger_legacy_alter:B (deprecated alterConfigs on BROKER_LOGGER, which Kafka refuses)
 import java.time.Duration;
 import java.util.*;
 import java.util.concurrent.ExecutionException;
@@ -65,6 +68,44 @@ public class AdminOps {
             Map<TopicPartition, Optional<Throwable>> r = admin.electLeaders(ElectionType.PREFERRED, Set.of(tp)).partitions().get();
             Optional<Throwable> e = r.get(tp);
             return "{\"error\":" + q(e == null ? "missing" : e.map(t -> t.getClass().getSimpleName()).orElse(null)) + "}";
+        }
+        if (step.startsWith("loggers:")) {
+            // loggers:BROKER_ID[:LOGGER] -> every logger level of that broker (or one).
+            String[] parts = step.split(":", 3);
+            ConfigResource res = new ConfigResource(ConfigResource.Type.BROKER_LOGGER, parts[1]);
+            Config c = admin.describeConfigs(List.of(res)).all().get().get(res);
+            StringBuilder o = new StringBuilder();
+            for (ConfigEntry e : c.entries()) {
+                if (parts.length > 2 && !e.name().equals(parts[2])) continue;
+                if (o.length() > 0) o.append(',');
+                o.append(q(e.name())).append(":{\"level\":").append(q(e.value())).append(",\"source\":").append(q(e.source().name()))
+                    .append(",\"read_only\":").append(e.isReadOnly()).append('}');
+            }
+            return "{" + o + "}";
+        }
+        if (step.startsWith("logger_set:") || step.startsWith("logger_delete:")) {
+            // logger_set:BROKER_ID:LOGGER:LEVEL / logger_delete:BROKER_ID:LOGGER
+            // (LOGGER may contain "::", so split on the first and last colons only.)
+            boolean set = step.startsWith("logger_set:");
+            String rest = step.substring(step.indexOf(':') + 1);
+            String broker = rest.substring(0, rest.indexOf(':'));
+            String logger = rest.substring(rest.indexOf(':') + 1);
+            String level = null;
+            if (set) {
+                level = logger.substring(logger.lastIndexOf(':') + 1);
+                logger = logger.substring(0, logger.lastIndexOf(':'));
+            }
+            ConfigResource res = new ConfigResource(ConfigResource.Type.BROKER_LOGGER, broker);
+            AlterConfigOp op = new AlterConfigOp(new ConfigEntry(logger, level), set ? AlterConfigOp.OpType.SET : AlterConfigOp.OpType.DELETE);
+            admin.incrementalAlterConfigs(Map.of(res, List.of(op))).all().get();
+            return "{\"ok\":true}";
+        }
+        if (step.startsWith("logger_legacy_alter:")) {
+            ConfigResource res = new ConfigResource(ConfigResource.Type.BROKER_LOGGER, step.split(":")[1]);
+            @SuppressWarnings("deprecation")
+            AlterConfigsResult r = admin.alterConfigs(Map.of(res, new Config(List.of(new ConfigEntry("root", "DEBUG")))));
+            r.all().get();
+            return "{\"ok\":true}";
         }
         switch (step) {
             case "create": {

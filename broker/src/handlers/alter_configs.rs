@@ -230,6 +230,13 @@ pub async fn handle(
                 INVALID_REQUEST,
                 Some("Each resource must appear at most once.".into()),
             )
+        } else if ![RESOURCE_TOPIC, RESOURCE_BROKER].contains(&res.resource_type) {
+            // Kafka checks the type before anything else; BROKER_LOGGER (8) ends up here,
+            // since only IncrementalAlterConfigs changes log levels.
+            (
+                INVALID_REQUEST,
+                Some(format!("Unknown resource type {}", res.resource_type)),
+            )
         } else if keys.iter().collect::<HashSet<_>>().len() != keys.len() {
             (
                 INVALID_REQUEST,

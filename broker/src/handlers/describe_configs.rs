@@ -6,7 +6,8 @@
 //! broker synonyms as static (`server.properties`) entries, then Kafka defaults, and
 //! everything before the main broker name is dropped (which is why `retention.ms`
 //! usually shows no synonyms). Samsa has no dynamic broker configs, so sources 2/3
-//! never appear and the default broker resource (`""`) is empty.
+//! never appear and the default broker resource (`""`) is empty. BROKER_LOGGER lists
+//! the run-time log levels of [`crate::log_levels`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -287,6 +288,11 @@ pub async fn handle(
             RESOURCE_BROKER_LOGGER => {
                 if name.is_empty() {
                     error_result(INVALID_REQUEST, Some("Broker id must not be empty".into()))
+                } else if name.parse::<i32>().is_err() {
+                    error_result(
+                        INVALID_REQUEST,
+                        Some(format!("Broker id must be an integer, but it is: {name}")),
+                    )
                 } else if name.parse::<i32>().ok() != Some(ctx.broker_id) {
                     error_result(
                         INVALID_REQUEST,
@@ -296,18 +302,21 @@ pub async fn handle(
                         )),
                     )
                 } else {
-                    // Samsa logs through `tracing`; report the root logger's level.
+                    // Kafka's `Log4jController.loggers`, mapped onto tracing targets.
                     let mut r = DescribeConfigsResult::default();
-                    let e = Entry {
-                        name: "root".into(),
-                        value: Some(root_log_level()),
-                        source: source::DYNAMIC_BROKER_LOGGER_CONFIG,
-                        read_only: false,
-                        sensitive: false,
-                        config_type: 0,
-                        synonyms: Vec::new(),
-                    };
-                    r.configs = filter(vec![e], &res.configuration_keys)
+                    let entries: Vec<Entry> = crate::log_levels::describe()
+                        .into_iter()
+                        .map(|(name, level)| Entry {
+                            name,
+                            value: Some(level),
+                            source: source::DYNAMIC_BROKER_LOGGER_CONFIG,
+                            read_only: false,
+                            sensitive: false,
+                            config_type: 0,
+                            synonyms: Vec::new(),
+                        })
+                        .collect();
+                    r.configs = filter(entries, &res.configuration_keys)
                         .into_iter()
                         .map(|e| to_wire(e, include_synonyms, version))
                         .collect();
@@ -368,12 +377,6 @@ pub fn api_message(e: &samsa_common::error::Error) -> String {
         samsa_common::error::Error::Api { message, .. } => message.clone(),
         other => other.to_string(),
     }
-}
-
-fn root_log_level() -> String {
-    tracing::level_filters::LevelFilter::current()
-        .to_string()
-        .to_uppercase()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod bad_input;
+mod broker_logger;
 mod cluster;
 mod cluster_faults;
 mod common;
