@@ -18,7 +18,8 @@ def read_acks(paths):
     for pid, path in paths.items():
         acked, failed, fatal = [], 0, []
         try:
-            lines = open(path).read().splitlines()
+            with open(path) as f:
+                lines = f.read().splitlines()
         except OSError:
             lines = []
         for line in lines:
@@ -126,7 +127,8 @@ def read_checkpoint(path):
     """Kafka's offset checkpoint text file: {(topic, partition): offset}."""
     out = {}
     try:
-        lines = open(path).read().splitlines()
+        with open(path) as f:
+            lines = f.read().splitlines()
     except OSError:
         return out
     for line in lines[2:]:
@@ -140,7 +142,8 @@ def read_batches(part_dir):
     """[(base_offset, last_offset, leader_epoch, crc)] of every batch in a partition dir."""
     batches = []
     for seg in sorted(glob.glob(os.path.join(part_dir, "*.log"))):
-        data = open(seg, "rb").read()
+        with open(seg, "rb") as f:
+            data = f.read()
         pos = 0
         while pos + 27 <= len(data):
             base, length = struct.unpack_from(">qi", data, pos)

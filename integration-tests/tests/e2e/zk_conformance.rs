@@ -214,7 +214,13 @@ fn zk_registration_without_plaintext_listener() {
             .prop("listener.security.protocol.map", "EXTERNAL:SASL_PLAINTEXT")
             .prop("inter.broker.listener.name", "EXTERNAL")
             .prop("sasl.enabled.mechanisms", "PLAIN")
-            .prop("sasl.mechanism.inter.broker.protocol", "PLAIN")])
+            .prop("sasl.mechanism.inter.broker.protocol", "PLAIN")
+            // As Kafka, a PLAIN listener needs JAAS users (and the broker's own login).
+            .prop(
+                "listener.name.external.plain.sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                 username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\";",
+            )])
         .configure_only()
         .start();
     let mut cluster = cluster;
