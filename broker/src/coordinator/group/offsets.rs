@@ -92,29 +92,10 @@ impl GroupCoordinator {
             let Some(g) = gs.get_mut(gid) else {
                 return vec![COORDINATOR_NOT_AVAILABLE; offsets.len()];
             };
-            let mut codes = Vec::with_capacity(offsets.len());
-            let mut accepted = Vec::new();
-            for (k, o) in offsets {
-                // Kafka measures the metadata in UTF-16 code units (Java `String.length`).
-                if o.metadata.encode_utf16().count() > max {
-                    codes.push(OFFSET_METADATA_TOO_LARGE);
-                } else {
-                    codes.push(NONE);
-                    accepted.push((k, o));
-                }
-            }
+            let (codes, accepted, recs) = accept_offsets(gid, offsets, max);
             if accepted.is_empty() {
                 return codes;
             }
-            let recs = accepted
-                .iter()
-                .map(|((t, p), o)| {
-                    (
-                        records::offset_key(gid, t, *p),
-                        Some(records::offset_value(o)),
-                    )
-                })
-                .collect();
             for (k, _) in &accepted {
                 *g.pending_commits.entry(k.clone()).or_default() += 1;
             }
@@ -317,4 +298,40 @@ impl GroupCoordinator {
         }
         Ok(codes)
     }
+}
+
+/// Offsets accepted for a commit, keyed by (topic, partition).
+pub(super) type AcceptedOffsets = Vec<((String, i32), CommittedOffset)>;
+
+/// Per-partition codes, the accepted offsets and their records (see [`accept_offsets`]).
+pub(super) type Accepted = (Vec<i16>, AcceptedOffsets, Vec<(Bytes, Option<Bytes>)>);
+
+/// The shared first step of OffsetCommit and TxnOffsetCommit: a per-partition code
+/// (OFFSET_METADATA_TOO_LARGE past `max_metadata`, Kafka counting UTF-16 code units as Java's
+/// `String.length` does), the accepted offsets, and their `__consumer_offsets` records.
+pub(super) fn accept_offsets(
+    gid: &str,
+    offsets: Vec<((String, i32), CommittedOffset)>,
+    max_metadata: usize,
+) -> Accepted {
+    let mut codes = Vec::with_capacity(offsets.len());
+    let mut accepted = Vec::new();
+    for (k, o) in offsets {
+        if o.metadata.encode_utf16().count() > max_metadata {
+            codes.push(OFFSET_METADATA_TOO_LARGE);
+        } else {
+            codes.push(NONE);
+            accepted.push((k, o));
+        }
+    }
+    let recs = accepted
+        .iter()
+        .map(|((t, p), o)| {
+            (
+                records::offset_key(gid, t, *p),
+                Some(records::offset_value(o)),
+            )
+        })
+        .collect();
+    (codes, accepted, recs)
 }

@@ -14,9 +14,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::codes::*;
-use super::{
-    commit_error, records, AppendWait, CommittedOffset, Group, GroupCoordinator, GroupState,
-};
+use super::offsets::accept_offsets;
+use super::{commit_error, AppendWait, CommittedOffset, Group, GroupCoordinator, GroupState};
 use crate::log::producer_state::VerificationGuard;
 
 /// The producer a transactional offset batch is written for.
@@ -153,29 +152,10 @@ impl GroupCoordinator {
             if e != NONE {
                 return vec![e; offsets.len()];
             }
-            let mut codes = Vec::with_capacity(offsets.len());
-            let mut accepted = Vec::new();
-            for (k, o) in offsets {
-                // Kafka measures the metadata in UTF-16 code units (Java `String.length`).
-                if o.metadata.encode_utf16().count() > max {
-                    codes.push(OFFSET_METADATA_TOO_LARGE);
-                } else {
-                    codes.push(NONE);
-                    accepted.push((k, o));
-                }
-            }
+            let (codes, accepted, recs) = accept_offsets(gid, offsets, max);
             if accepted.is_empty() {
                 return codes;
             }
-            let recs = accepted
-                .iter()
-                .map(|((t, p), o)| {
-                    (
-                        records::offset_key(gid, t, *p),
-                        Some(records::offset_value(o)),
-                    )
-                })
-                .collect();
             let pending = g.pending_txn.entry(pid).or_default();
             for (k, o) in &accepted {
                 pending.insert(
