@@ -1,6 +1,7 @@
 //! Coordinators hosted on this broker: classic consumer groups and transactions.
 
 pub mod group;
+pub(crate) mod record_reader;
 pub mod txn;
 
 /// Java `String.hashCode` (over UTF-16 code units, wrapping): the hash Kafka uses to pick the

@@ -16,7 +16,9 @@
 //!
 //! A null value is a tombstone (offset or group deleted).
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::coordinator::record_reader::Reader;
 use indexmap::IndexMap;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -50,81 +52,6 @@ pub struct StoredGroup {
     /// -1 (or absent before v2): unknown.
     pub state_timestamp: i64,
     pub members: Vec<StoredMember>,
-}
-
-/// Cursor over a record key or value; `flexible` selects compact (KIP-482) encodings.
-struct Reader {
-    b: Bytes,
-    flexible: bool,
-}
-
-impl Reader {
-    fn i16(&mut self) -> Option<i16> {
-        (self.b.remaining() >= 2).then(|| self.b.get_i16())
-    }
-    fn i32(&mut self) -> Option<i32> {
-        (self.b.remaining() >= 4).then(|| self.b.get_i32())
-    }
-    fn i64(&mut self) -> Option<i64> {
-        (self.b.remaining() >= 8).then(|| self.b.get_i64())
-    }
-    fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..35).step_by(7) {
-            if !self.b.has_remaining() {
-                return None;
-            }
-            let byte = self.b.get_u8();
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    /// Length of a string/bytes/array: -1 = null.
-    fn len(&mut self, int32: bool) -> Option<i64> {
-        if self.flexible {
-            Some(self.uvarint()? as i64 - 1)
-        } else if int32 {
-            Some(i64::from(self.i32()?))
-        } else {
-            Some(i64::from(self.i16()?))
-        }
-    }
-    fn take(&mut self, n: i64) -> Option<Bytes> {
-        let n = usize::try_from(n).ok()?;
-        (self.b.remaining() >= n).then(|| self.b.split_to(n))
-    }
-    fn nullable_str(&mut self) -> Option<Option<String>> {
-        let n = self.len(false)?;
-        if n < 0 {
-            return Some(None);
-        }
-        String::from_utf8(self.take(n)?.to_vec()).ok().map(Some)
-    }
-    fn str(&mut self) -> Option<String> {
-        self.nullable_str()?
-    }
-    fn bytes(&mut self) -> Option<Bytes> {
-        let n = self.len(true)?;
-        if n < 0 {
-            return Some(Bytes::new());
-        }
-        self.take(n)
-    }
-    /// Skip a tagged-field section (flexible versions only).
-    fn tags(&mut self) -> Option<()> {
-        if !self.flexible {
-            return Some(());
-        }
-        for _ in 0..self.uvarint()? {
-            self.uvarint()?;
-            let n = self.uvarint()?;
-            self.take(n as i64)?;
-        }
-        Some(())
-    }
 }
 
 /// Decode a record key; `None` if malformed.

@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::coordinator::record_reader::Reader;
+
 use super::metadata::TxnState;
 
 /// What a TransactionLogValue holds (Kafka's `TxnTransitMetadata` as written).
@@ -136,82 +138,6 @@ fn put_str(b: &mut BytesMut, s: &str) {
     // Transactional ids and topic names are far below 32 KiB (requests cap them).
     b.put_i16(s.len().min(i16::MAX as usize) as i16);
     b.put_slice(&s.as_bytes()[..s.len().min(i16::MAX as usize)]);
-}
-
-/// Cursor over a key or value; `flexible` selects the compact (KIP-482) encodings.
-struct Reader {
-    b: Bytes,
-    flexible: bool,
-}
-
-impl Reader {
-    fn i8(&mut self) -> Option<i8> {
-        (self.b.remaining() >= 1).then(|| self.b.get_i8())
-    }
-    fn i16(&mut self) -> Option<i16> {
-        (self.b.remaining() >= 2).then(|| self.b.get_i16())
-    }
-    fn i32(&mut self) -> Option<i32> {
-        (self.b.remaining() >= 4).then(|| self.b.get_i32())
-    }
-    fn i64(&mut self) -> Option<i64> {
-        (self.b.remaining() >= 8).then(|| self.b.get_i64())
-    }
-    fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..35).step_by(7) {
-            if !self.b.has_remaining() {
-                return None;
-            }
-            let byte = self.b.get_u8();
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    /// Array length; `Some(None)` = null.
-    fn array_len(&mut self) -> Option<Option<usize>> {
-        let n: i64 = if self.flexible {
-            self.uvarint()? as i64 - 1
-        } else {
-            i64::from(self.i32()?)
-        };
-        if n < 0 {
-            return Some(None);
-        }
-        // Each element takes at least one byte: a count beyond that is garbage.
-        (n as usize <= self.b.remaining()).then_some(Some(n as usize))
-    }
-    fn str(&mut self) -> Option<String> {
-        let n: i64 = if self.flexible {
-            self.uvarint()? as i64 - 1
-        } else {
-            i64::from(self.i16()?)
-        };
-        if n < 0 || n as usize > self.b.remaining() {
-            return None;
-        }
-        let s = self.b.split_to(n as usize);
-        String::from_utf8(s.to_vec()).ok()
-    }
-    /// Skip a tagged-field section (flexible versions only).
-    fn tags(&mut self) -> Option<()> {
-        if !self.flexible {
-            return Some(());
-        }
-        let n = self.uvarint()?;
-        for _ in 0..n {
-            self.uvarint()?;
-            let len = self.uvarint()? as usize;
-            if len > self.b.remaining() {
-                return None;
-            }
-            self.b.advance(len);
-        }
-        Some(())
-    }
 }
 
 #[cfg(test)]
