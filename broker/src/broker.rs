@@ -142,6 +142,21 @@ impl BrokerContext {
         }
     }
 
+    /// May the connection's principal perform `op` on `rt`/`name`? Always true without an
+    /// authorizer. Handlers call this once per resource and answer
+    /// [`crate::security::authorizer::denied_error`] when it says no.
+    pub fn authorize(
+        &self,
+        conn: &crate::connection::ConnInfo,
+        op: crate::security::authorizer::Operation,
+        rt: crate::security::authorizer::ResourceType,
+        name: &str,
+    ) -> bool {
+        self.security
+            .authorizer
+            .authorize(&conn.principal, conn.peer.ip(), op, rt, name)
+    }
+
     /// The log manager, once start-up has opened it.
     pub fn log_manager(&self) -> Option<&Arc<LogManager>> {
         self.log_manager.get()

@@ -10,6 +10,7 @@
 //! The inter-broker side (controller channels, replica fetchers, AlterPartition,
 //! controlled shutdown) gets a [`ClientSecurity`] for the inter-broker listener.
 
+pub mod authorizer;
 pub mod principal;
 pub mod sasl;
 pub mod tls;
@@ -34,6 +35,8 @@ pub struct SecurityContext {
     pub scram: Arc<ScramStore>,
     /// How this broker connects to others (inter-broker listener); unset = PLAINTEXT.
     pub inter_broker: OnceLock<Arc<ClientSecurity>>,
+    /// ACL authorizer (`authorizer.class.name`); disabled allows everything.
+    pub authorizer: authorizer::Authorizer,
 }
 
 impl SecurityContext {
