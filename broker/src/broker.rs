@@ -301,6 +301,10 @@ impl Broker {
         };
 
         let mut ctx = BrokerContext::new(config.clone(), advertised);
+        ctx.security.tokens = Arc::new(crate::security::tokens::TokenManager::new(
+            crate::security::tokens::TokenSettings::from_config(&config),
+            scram_store.tokens.clone(),
+        ));
         ctx.security.scram = scram_store;
         if let Some(s) = inter_broker_security {
             ctx.txn_verifier.set_client_security(s.clone());
@@ -314,6 +318,11 @@ impl Broker {
             let n = crate::security::load_scram_users(&p.session, &ctx.security.scram).await?;
             if n > 0 {
                 info!(users = n, "loaded SCRAM credentials");
+            }
+            // Delegation tokens (when a secret key is set), before the listeners serve.
+            if ctx.security.tokens.settings.enabled() {
+                let n = ctx.security.tokens.load(&p.session).await?;
+                info!(tokens = n, "loaded delegation tokens");
             }
         }
 
@@ -394,6 +403,11 @@ impl Broker {
                 crate::config_change::BrokerTopicConfigHandler::new(&ctx),
                 shutdown_rx.clone(),
             );
+        }
+        // Delegation tokens: change notifications; the active controller's expiry scan.
+        if zk.is_some() && ctx.security.tokens.settings.enabled() {
+            crate::security::tokens::spawn_listener(ctx.clone(), shutdown_rx.clone());
+            crate::security::tokens::spawn_expiry(ctx.clone(), shutdown_rx.clone());
         }
         if let Some(l) = metrics_listener {
             tokio::spawn(crate::metrics::http::serve(

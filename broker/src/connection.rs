@@ -84,6 +84,10 @@ pub struct ConnInfo {
     /// The authenticated principal (`User:<name>`; `User:ANONYMOUS` on PLAINTEXT and on
     /// SSL without a client certificate). Set by the connection, never by handlers.
     pub principal: Arc<str>,
+    /// The listener's security protocol.
+    pub protocol: samsa_common::config::SecurityProtocol,
+    /// Authenticated with a delegation token (SCRAM `tokenauth=true`).
+    pub token_authenticated: bool,
 }
 
 impl ConnInfo {
@@ -94,6 +98,8 @@ impl ConnInfo {
             peer,
             local,
             principal: Arc::from(crate::security::principal::ANONYMOUS),
+            protocol: samsa_common::config::SecurityProtocol::Plaintext,
+            token_authenticated: false,
         }
     }
 }
@@ -225,6 +231,7 @@ pub async fn serve<H: RequestHandler>(
                                 debug!(peer = %conn.peer, principal = p, "authenticated");
                                 conn.principal = Arc::from(p);
                             }
+                            conn.token_authenticated = a.token_authenticated();
                         }
                         if resp_tx
                             .send((with_size_prefix(chunks), None))

@@ -76,6 +76,10 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::WriteTxnMarkers,
     ApiKey::TxnOffsetCommit,
     ApiKey::DescribeProducers,
+    ApiKey::CreateDelegationToken,
+    ApiKey::RenewDelegationToken,
+    ApiKey::ExpireDelegationToken,
+    ApiKey::DescribeDelegationToken,
 ];
 
 /// Version range (min, max) a Kafka 3.9 ZooKeeper-mode broker advertises for `key`,
@@ -428,6 +432,26 @@ pub async fn dispatch(
         ApiKey::DescribeProducers => respond(
             &header,
             handlers::describe_producers::handle(ctx, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::CreateDelegationToken => respond(
+            &header,
+            handlers::create_delegation_token::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
+        ),
+        ApiKey::RenewDelegationToken => respond(
+            &header,
+            handlers::renew_delegation_token::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
+        ),
+        ApiKey::ExpireDelegationToken => respond(
+            &header,
+            handlers::expire_delegation_token::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
+        ),
+        ApiKey::DescribeDelegationToken => respond(
+            &header,
+            handlers::describe_delegation_token::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
         ),
         other => Err(Error::UnsupportedVersion(format!(
             "{other:?} is in the version table but has no dispatch arm"

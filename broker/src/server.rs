@@ -167,8 +167,11 @@ async fn accept_loop<H: RequestHandler>(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let info =
+                let mut info =
                     ConnInfo::anonymous(l.name.clone(), peer, stream.local_addr().unwrap_or(peer));
+                if let Some(s) = &l.security {
+                    info.protocol = s.protocol;
+                }
                 let handler = handler.clone();
                 let shutdown = shutdown.clone();
                 let security = l.security.clone();

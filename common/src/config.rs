@@ -117,6 +117,16 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     d("sasl.mechanism.inter.broker.protocol", T, Some("GSSAPI")),
     d("sasl.jaas.config", P, None),
     d("connections.max.reauth.ms", G, Some("0")),
+    // Delegation tokens (the secret key enables them; `master.key` is its old name).
+    d("delegation.token.secret.key", P, None),
+    d("delegation.token.master.key", P, None),
+    d("delegation.token.max.lifetime.ms", G, Some("604800000")),
+    d("delegation.token.expiry.time.ms", G, Some("86400000")),
+    d(
+        "delegation.token.expiry.check.interval.ms",
+        G,
+        Some("3600000"),
+    ),
     d("ssl.protocol", T, Some("TLSv1.3")),
     d("ssl.enabled.protocols", L, Some("TLSv1.2,TLSv1.3")),
     d("ssl.cipher.suites", L, None),
@@ -881,6 +891,22 @@ pub struct BrokerConfig {
     pub compression_gzip_level: i32,
     pub compression_lz4_level: i32,
     pub compression_zstd_level: i32,
+    /// `delegation.token.secret.key`, else `delegation.token.master.key`; tokens are
+    /// disabled when neither is set or the value is empty.
+    pub delegation_token_secret_key: Option<Secret>,
+    pub delegation_token_max_lifetime_ms: i64,
+    pub delegation_token_expiry_time_ms: i64,
+    pub delegation_token_expiry_check_interval_ms: i64,
+}
+
+/// A secret config value: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[hidden]")
+    }
 }
 
 /// Value accessor over explicit props + table defaults; every error names the key.
@@ -1345,6 +1371,17 @@ impl BrokerConfig {
             compression_gzip_level: gzip,
             compression_lz4_level: lz4,
             compression_zstd_level: zstd,
+            // As Kafka: an explicitly empty secret key disables tokens (no fallback).
+            delegation_token_secret_key: r
+                .raw("delegation.token.secret.key")
+                .or_else(|| r.raw("delegation.token.master.key"))
+                .filter(|k| !k.is_empty())
+                .map(Secret),
+            delegation_token_max_lifetime_ms: r
+                .at_least_l("delegation.token.max.lifetime.ms", 1)?,
+            delegation_token_expiry_time_ms: r.at_least_l("delegation.token.expiry.time.ms", 1)?,
+            delegation_token_expiry_check_interval_ms: r
+                .at_least_l("delegation.token.expiry.check.interval.ms", 1)?,
             explicit,
             unknown,
         };
@@ -1487,6 +1524,34 @@ mod tests {
         assert_eq!(c.compression_type, "producer");
         assert_eq!(c.inter_broker_protocol_version, "3.9-IV0");
         assert!(c.unknown.is_empty());
+    }
+
+    /// Kafka's delegation-token keys: defaults, the old key name, an empty key disabling
+    /// tokens without falling back, and the secret hidden from `Debug`.
+    #[test]
+    fn delegation_token_keys() {
+        let c = BrokerConfig::from_props(&minimal()).expect("config");
+        assert_eq!(c.delegation_token_secret_key, None);
+        assert_eq!(c.delegation_token_max_lifetime_ms, 604_800_000);
+        assert_eq!(c.delegation_token_expiry_time_ms, 86_400_000);
+        assert_eq!(c.delegation_token_expiry_check_interval_ms, 3_600_000);
+        let mut p = minimal();
+        p.insert("delegation.token.master.key".into(), "old".into());
+        let c = BrokerConfig::from_props(&p).expect("config");
+        assert_eq!(c.delegation_token_secret_key, Some(Secret("old".into())));
+        p.insert("delegation.token.secret.key".into(), "new".into());
+        let c = BrokerConfig::from_props(&p).expect("config");
+        assert_eq!(c.delegation_token_secret_key, Some(Secret("new".into())));
+        assert!(!format!("{:?}", c.delegation_token_secret_key).contains("new"));
+        p.insert("delegation.token.secret.key".into(), "".into());
+        let c = BrokerConfig::from_props(&p).expect("config");
+        assert_eq!(c.delegation_token_secret_key, None);
+        p.insert("delegation.token.expiry.time.ms".into(), "0".into());
+        let e = BrokerConfig::from_props(&p).expect_err("at least 1");
+        assert!(
+            e.to_string().contains("delegation.token.expiry.time.ms"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`sasl`]: the SaslHandshake/SaslAuthenticate state machine, PLAIN (JAAS users) and
 //!   SCRAM (credentials cached from ZooKeeper).
 //! - [`principal`]: `User:` principals, the certificate DN, `ssl.principal.mapping.rules`.
+//! - [`tokens`]: delegation tokens (ZooKeeper store, cache, SCRAM `tokenauth` logins).
 //!
 //! The inter-broker side (controller channels, replica fetchers, AlterPartition,
 //! controlled shutdown) gets a [`ClientSecurity`] for the inter-broker listener.
@@ -14,6 +15,7 @@ pub mod authorizer;
 pub mod principal;
 pub mod sasl;
 pub mod tls;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -37,6 +39,8 @@ pub struct SecurityContext {
     pub inter_broker: OnceLock<Arc<ClientSecurity>>,
     /// ACL authorizer (`authorizer.class.name`); disabled allows everything.
     pub authorizer: authorizer::Authorizer,
+    /// Delegation tokens (its cache is shared with [`ScramStore::tokens`]).
+    pub tokens: Arc<tokens::TokenManager>,
 }
 
 impl SecurityContext {

@@ -256,6 +256,13 @@ impl ScramClient {
         }
     }
 
+    /// Adds the `tokenauth=true` extension: a delegation-token login (user = token id,
+    /// password = the token's base64 HMAC).
+    pub fn with_token_auth(mut self) -> Self {
+        self.client_first_bare.push_str(",tokenauth=true");
+        self
+    }
+
     /// `client-first-message` (no channel binding, no authzid).
     pub fn client_first(&self) -> Vec<u8> {
         format!("n,,{}", self.client_first_bare).into_bytes()

@@ -1,6 +1,7 @@
 //! ZooKeeper: the session wrapper and every znode Kafka 3.9 uses.
 
 pub mod admin;
+pub mod delegation_token;
 pub mod session;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -20,6 +20,7 @@ mod metrics;
 mod other_clients;
 mod rdkafka_client;
 mod security;
+mod security_tokens;
 mod transactions;
 mod transactions_compact;
 mod transactions_eos;

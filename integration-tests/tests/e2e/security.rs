@@ -227,7 +227,7 @@ fn p(path: &Path) -> String {
 
 /// Writes `/config/users/<user>` with SCRAM credentials for `mechs`, as `kafka-configs.sh
 /// --zookeeper` does, and (when `notify`) the `/config/changes` notification.
-fn add_scram_user(
+pub(crate) fn add_scram_user(
     cluster: &Cluster,
     user: &str,
     password: &str,

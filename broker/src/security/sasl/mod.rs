@@ -85,6 +85,8 @@ pub struct Authenticator {
     cfg: Arc<SaslServerConfig>,
     state: State,
     principal: Option<String>,
+    /// Logged in with a delegation token (SCRAM `tokenauth=true`).
+    token_authenticated: bool,
     expires: Option<Instant>,
 }
 
@@ -102,8 +104,15 @@ impl Authenticator {
             cfg,
             state: State::Handshake,
             principal: None,
+            token_authenticated: false,
             expires: None,
         }
+    }
+
+    /// True once authenticated with a delegation token (such sessions may not use the
+    /// token APIs, as in Kafka).
+    pub fn token_authenticated(&self) -> bool {
+        matches!(self.state, State::Done) && self.token_authenticated
     }
 
     /// `User:<name>` once authenticated.
@@ -121,7 +130,8 @@ impl Authenticator {
             State::Done => {
                 frame.len() >= 2
                     && i16::from_be_bytes([frame[0], frame[1]]) == ApiKey::SaslHandshake as i16
-                    && self.cfg.reauth_ms > 0
+                    // Sessions with a lifetime (reauth or a token's expiry) may re-authenticate.
+                    && (self.cfg.reauth_ms > 0 || self.expires.is_some())
             }
             _ => true,
         }
@@ -207,9 +217,13 @@ impl Authenticator {
         ))
     }
 
-    /// Runs the mechanism on one token: `Ok((challenge, Some(principal)))` when done,
-    /// `Err((client message, log message))` on failure.
-    fn evaluate(&mut self, token: &[u8]) -> Result<(Vec<u8>, Option<String>), (String, String)> {
+    /// Runs the mechanism on one token: `Ok((challenge, Some((principal, token expiry))))`
+    /// when done, `Err((client message, log message))` on failure.
+    #[allow(clippy::type_complexity)]
+    fn evaluate(
+        &mut self,
+        token: &[u8],
+    ) -> Result<(Vec<u8>, Option<(String, Option<i64>)>), (String, String)> {
         let State::Token {
             mechanism, mech, ..
         } = &mut self.state
@@ -225,17 +239,18 @@ impl Authenticator {
         );
         let result = match mech {
             Mech::Plain => match plain::authenticate(&self.cfg.plain_users, token) {
-                Ok(user) => Ok((Vec::new(), Some(user))),
+                Ok(user) => Ok((Vec::new(), Some((user, None)))),
                 // PlainSaslServer's own "Authentication failed: ..." messages reach the client.
                 Err(e) if e.starts_with("Authentication failed:") => Err((e.clone(), e)),
                 Err(e) => Err((generic.clone(), e)),
             },
             Mech::Scram(s) => s
                 .evaluate(&self.cfg.scram, token)
+                .map(|(c, l)| (c, l.map(|l| (l.user, l.token_expiry_ms))))
                 .map_err(|e| (generic.clone(), e)),
         };
-        let (challenge, user) = result?;
-        let Some(user) = user else {
+        let (challenge, done) = result?;
+        let Some((user, token_expiry)) = done else {
             return Ok((challenge, None));
         };
         let principal = format!("User:{user}");
@@ -249,14 +264,26 @@ impl Authenticator {
                 ));
             }
         }
-        Ok((challenge, Some(principal)))
+        Ok((challenge, Some((principal, token_expiry))))
     }
 
-    fn complete(&mut self, principal: String) {
+    /// Marks the session authenticated and returns its lifetime in ms (0 = unbounded), as
+    /// Kafka's `ReauthInfo`: the smaller of `connections.max.reauth.ms` and the time left
+    /// before a delegation token expires.
+    fn complete(&mut self, principal: String, token_expiry_ms: Option<i64>) -> i64 {
         self.principal = Some(principal);
+        self.token_authenticated = token_expiry_ms.is_some();
         self.state = State::Done;
-        self.expires = (self.cfg.reauth_ms > 0)
-            .then(|| Instant::now() + Duration::from_millis(self.cfg.reauth_ms as u64));
+        let reauth = (self.cfg.reauth_ms > 0).then_some(self.cfg.reauth_ms);
+        let left = token_expiry_ms.map(|e| (e - crate::security::tokens::now_ms()).max(0));
+        let lifetime = match (left, reauth) {
+            (None, None) => None,
+            (Some(l), None) => Some(l),
+            (None, Some(r)) => Some(r),
+            (Some(l), Some(r)) => Some(l.min(r)),
+        };
+        self.expires = lifetime.map(|l| Instant::now() + Duration::from_millis(l as u64));
+        lifetime.unwrap_or(0)
     }
 
     fn authenticate(&mut self, header: &RequestHeader, mut body: Bytes) -> Step {
@@ -272,9 +299,8 @@ impl Authenticator {
             Ok((challenge, done)) => {
                 let mut resp =
                     SaslAuthenticateResponse::default().with_auth_bytes(challenge.into());
-                if let Some(p) = done {
-                    self.complete(p);
-                    resp.session_lifetime_ms = self.cfg.reauth_ms.max(0);
+                if let Some((p, token_expiry)) = done {
+                    resp.session_lifetime_ms = self.complete(p, token_expiry);
                 }
                 chunks(respond(header, resp))
             }
@@ -295,8 +321,8 @@ impl Authenticator {
     fn legacy_token(&mut self, frame: &Bytes) -> Step {
         match self.evaluate(frame) {
             Ok((challenge, done)) => {
-                if let Some(p) = done {
-                    self.complete(p);
+                if let Some((p, token_expiry)) = done {
+                    self.complete(p, token_expiry);
                 }
                 Step::Reply(vec![Chunk::Bytes(Bytes::from(challenge))])
             }

@@ -7,18 +7,31 @@
 //! the `/config/changes` listener, so no request path reads ZooKeeper.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use samsa_common::security::scram::{decode_saslname, nonce, ScramCredential, ScramMechanism};
 
 use super::plain::constant_time_eq;
+use crate::security::tokens::TokenCache;
 
-/// user → mechanism → credential.
+/// A completed SCRAM login.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ScramLogin {
+    /// The authorization id: the user, or for a token login the token owner's name.
+    pub user: String,
+    /// Token logins: the token's expiry (ms since the epoch), which ends the session.
+    pub token_expiry_ms: Option<i64>,
+}
+
+/// user → mechanism → credential, plus the delegation tokens' credentials (logins with
+/// the `tokenauth=true` extension look there instead).
 #[derive(Default)]
 pub struct ScramStore {
     users: RwLock<HashMap<String, BTreeMap<ScramMechanism, ScramCredential>>>,
+    /// Delegation tokens (shared with the token manager).
+    pub tokens: Arc<TokenCache>,
 }
 
 impl std::fmt::Debug for ScramStore {
@@ -90,6 +103,7 @@ enum State {
         nonce: String,
         cred: ScramCredential,
         user: String,
+        token_expiry_ms: Option<i64>,
     },
     Done,
 }
@@ -112,12 +126,12 @@ impl ScramServer {
         }
     }
 
-    /// Evaluates one client message: `Ok((challenge, Some(user)))` when complete.
+    /// Evaluates one client message: `Ok((challenge, Some(login)))` when complete.
     pub fn evaluate(
         &mut self,
         store: &ScramStore,
         token: &[u8],
-    ) -> Result<(Vec<u8>, Option<String>), ScramError> {
+    ) -> Result<(Vec<u8>, Option<ScramLogin>), ScramError> {
         let msg = std::str::from_utf8(token).map_err(|_| "SCRAM message is not UTF-8")?;
         match std::mem::replace(&mut self.state, State::Done) {
             State::First => {
@@ -146,9 +160,22 @@ impl ScramServer {
                     (Some(u), Some(n)) if !u.is_empty() && !n.is_empty() => (u, n),
                     _ => return Err("invalid client-first-message".into()),
                 };
-                if bare.split(',').any(|a| a == "tokenauth=true") {
-                    return Err("delegation token login is not supported".into());
-                }
+                // Kafka's ScramExtensions: `tokenauth` parsed as a Java boolean.
+                let token_auth = bare.split(',').any(|a| {
+                    a.strip_prefix("tokenauth=")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                });
+                let (cred, authz_user, token_expiry_ms) = if token_auth {
+                    let l = store.tokens.login(&user, self.mech).ok_or_else(|| {
+                        format!("Token Authentication failed: Invalid tokenId : {user}")
+                    })?;
+                    (l.credential, l.owner_name, Some(l.expiry_timestamp))
+                } else {
+                    let c = store
+                        .get(&user, self.mech)
+                        .ok_or_else(|| format!("unknown user {user} for {}", self.mech.name()))?;
+                    (c, user.clone(), None)
+                };
                 if let Some(a) = authz.strip_prefix("a=") {
                     if decode_saslname(a).as_deref() != Some(user.as_str()) {
                         return Err(
@@ -156,9 +183,6 @@ impl ScramServer {
                         );
                     }
                 }
-                let cred = store
-                    .get(&user, self.mech)
-                    .ok_or_else(|| format!("unknown user {user} for {}", self.mech.name()))?;
                 if cred.iterations < self.mech.min_iterations() {
                     return Err(format!(
                         "Iterations {} is less than the minimum {} for {}",
@@ -179,7 +203,8 @@ impl ScramServer {
                     server_first,
                     nonce,
                     cred,
-                    user,
+                    user: authz_user,
+                    token_expiry_ms,
                 };
                 Ok((out, None))
             }
@@ -189,6 +214,7 @@ impl ScramServer {
                 nonce,
                 cred,
                 user,
+                token_expiry_ms,
             } => {
                 let (without_proof, proof) = msg
                     .rsplit_once(",p=")
@@ -218,7 +244,10 @@ impl ScramServer {
                 let server_sig = self.mech.hmac(&cred.server_key, auth_message.as_bytes());
                 Ok((
                     format!("v={}", B64.encode(server_sig)).into_bytes(),
-                    Some(user),
+                    Some(ScramLogin {
+                        user,
+                        token_expiry_ms,
+                    }),
                 ))
             }
             State::Done => Err("unexpected SCRAM message after completion".into()),
@@ -251,8 +280,8 @@ mod tests {
             let (sf, done) = server.evaluate(&store, &client.client_first()).unwrap();
             assert!(done.is_none());
             let cf = client.client_final(&sf).unwrap();
-            let (fin, user) = server.evaluate(&store, &cf).unwrap();
-            assert_eq!(user.as_deref(), Some("alice"));
+            let (fin, login) = server.evaluate(&store, &cf).unwrap();
+            assert_eq!(login.unwrap().user, "alice");
             client.verify_server_final(&fin).unwrap();
         }
     }
@@ -282,8 +311,60 @@ mod tests {
         let sig = mech.hmac(&mech.hash(&ck), auth.as_bytes());
         let proof: Vec<u8> = ck.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
         let msg = format!("{without_proof},p={}", B64.encode(proof));
-        let (_, user) = server.evaluate(&store, msg.as_bytes()).unwrap();
-        assert_eq!(user.as_deref(), Some("u"));
+        let (_, login) = server.evaluate(&store, msg.as_bytes()).unwrap();
+        assert_eq!(login.unwrap().user, "u");
+    }
+
+    /// A `tokenauth=true` login checks the token cache and names the token owner; the
+    /// same name without the extension is an unknown user, and a removed token fails.
+    #[test]
+    fn token_login() {
+        use crate::security::tokens::token_hmac;
+        use samsa_common::zk::delegation_token::{Principal, TokenInformation};
+        let store = ScramStore::default();
+        let hmac = token_hmac("tok1", b"secret");
+        let info = TokenInformation {
+            token_id: "tok1".into(),
+            owner: Principal::user("alice"),
+            token_requester: Principal::user("admin"),
+            renewers: vec![],
+            issue_timestamp: 0,
+            max_timestamp: 99,
+            expiry_timestamp: 42,
+        };
+        store.tokens.update(info, hmac.clone());
+        let pw = B64.encode(&hmac);
+        for mech in ScramMechanism::ALL {
+            let mut client = ScramClient::new(mech, "tok1", &pw).with_token_auth();
+            let mut server = ScramServer::new(mech);
+            let (sf, _) = server.evaluate(&store, &client.client_first()).unwrap();
+            let cf = client.client_final(&sf).unwrap();
+            let (fin, login) = server.evaluate(&store, &cf).unwrap();
+            assert_eq!(
+                login,
+                Some(ScramLogin {
+                    user: "alice".into(),
+                    token_expiry_ms: Some(42)
+                })
+            );
+            client.verify_server_final(&fin).unwrap();
+
+            let plain = ScramClient::new(mech, "tok1", &pw);
+            assert!(ScramServer::new(mech)
+                .evaluate(&store, &plain.client_first())
+                .is_err());
+            let mut wrong = ScramClient::new(mech, "tok1", "not-the-hmac").with_token_auth();
+            let mut server = ScramServer::new(mech);
+            let (sf, _) = server.evaluate(&store, &wrong.client_first()).unwrap();
+            let cf = wrong.client_final(&sf).unwrap();
+            assert!(server.evaluate(&store, &cf).is_err());
+        }
+        store.tokens.remove("tok1");
+        let c = ScramClient::new(ScramMechanism::Sha256, "tok1", &pw).with_token_auth();
+        let e = ScramServer::new(ScramMechanism::Sha256)
+            .evaluate(&store, &c.client_first())
+            .unwrap_err();
+        assert!(e.contains("Invalid tokenId"), "{e}");
     }
 
     #[test]

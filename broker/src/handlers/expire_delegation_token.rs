@@ -1,0 +1,51 @@
+//! ExpireDelegationToken (API 40), as `KafkaApis.handleExpireTokenRequest` in ZooKeeper
+//! mode: the checks of RenewDelegationToken (request allowed, tokens enabled, HMAC known,
+//! owner or renewer); a negative period removes the token at once and answers now,
+//! otherwise an expired token is DELEGATION_TOKEN_EXPIRED and a live one gets
+//! expiry = min(max timestamp, now + period). Errors answer expiry -1.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{
+    ExpireDelegationTokenRequest, ExpireDelegationTokenResponse, RequestHeader,
+};
+
+use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
+use crate::error::Result;
+use crate::security::tokens::{allow_token_requests, code, conn_principal};
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
+    _header: &RequestHeader,
+    req: ExpireDelegationTokenRequest,
+) -> Result<ExpireDelegationTokenResponse> {
+    let fail = |e| {
+        Ok(ExpireDelegationTokenResponse::default()
+            .with_error_code(e)
+            .with_expiry_timestamp_ms(-1))
+    };
+    if !allow_token_requests(conn) {
+        return fail(code::DELEGATION_TOKEN_REQUEST_NOT_ALLOWED);
+    }
+    let tokens = &ctx.security.tokens;
+    if !tokens.settings.enabled() {
+        return fail(code::DELEGATION_TOKEN_AUTH_DISABLED);
+    }
+    let Some(zk) = ctx.zk() else {
+        return fail(code::UNKNOWN_SERVER_ERROR);
+    };
+    match tokens
+        .expire(
+            &zk,
+            &conn_principal(conn),
+            &req.hmac,
+            req.expiry_time_period_ms,
+        )
+        .await
+    {
+        Ok(expiry) => Ok(ExpireDelegationTokenResponse::default().with_expiry_timestamp_ms(expiry)),
+        Err(e) => fail(e),
+    }
+}
