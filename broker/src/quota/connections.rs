@@ -410,6 +410,7 @@ impl Drop for ConnPermit {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 mod tests {
     use super::*;
     use tokio::sync::watch;
