@@ -390,7 +390,7 @@ impl Broker {
                     .map(Duration::from_millis),
                 ..ConnLimits::default()
             },
-            max_connections: usize::try_from(config.max_connections.max(1)).unwrap_or(1),
+            connections: crate::quota::connections::ConnectionLimits::from_config(&config),
             drain_timeout: Duration::from_millis(
                 u64::try_from(config.request_timeout_ms.max(0)).unwrap_or(30_000),
             ),

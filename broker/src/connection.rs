@@ -183,6 +183,7 @@ pub async fn serve<H: RequestHandler>(
     limits: ConnLimits,
     sasl: Option<Arc<SaslServerConfig>>,
     mut shutdown: watch::Receiver<bool>,
+    activity: Arc<crate::quota::connections::Activity>,
 ) {
     let _counted = metrics::connection_opened(&conn.listener);
     // Frames carry the instant they were read, responses their request's timing (metrics).
@@ -214,7 +215,9 @@ pub async fn serve<H: RequestHandler>(
             biased;
             f = req_rx.recv() => match f { Some(f) => f, None => break },
             _ = wait_true(&mut shutdown) => break,
+            _ = activity.closed() => break,
         };
+        activity.touch();
         if let Some(a) = auth.as_mut() {
             let wanted = a.wants(&frame.0);
             if !wanted && a.expired(std::time::Instant::now()) {

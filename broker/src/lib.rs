@@ -12,6 +12,7 @@ pub mod log_levels;
 pub mod metadata_cache;
 pub mod metrics;
 pub mod producer_id;
+pub mod quota;
 pub mod replica;
 pub mod security;
 pub mod sendfile;

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use samsa_common::config::Endpoint;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::connection::{self, ConnInfo, ConnLimits, RequestHandler, Transport};
+use crate::quota::connections::{ConnectionLimits, ConnectionQuotas, Refused};
 use crate::security::ListenerSecurity;
 
 /// How long a client may take to complete the TLS handshake.
@@ -62,11 +63,11 @@ pub async fn bind(listeners: &[Endpoint]) -> io::Result<Vec<BoundListener>> {
 }
 
 /// Server-wide limits.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ServerLimits {
     pub conn: ConnLimits,
-    /// `max.connections`: connections beyond this wait in the accept backlog.
-    pub max_connections: usize,
+    /// `max.connections`, per-IP and per-listener limits, creation rates.
+    pub connections: ConnectionLimits,
     /// How long a drain waits for connections to finish before dropping them.
     pub drain_timeout: Duration,
 }
@@ -75,7 +76,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             conn: ConnLimits::default(),
-            max_connections: i32::MAX as usize,
+            connections: ConnectionLimits::default(),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -88,15 +89,14 @@ pub async fn run<H: RequestHandler>(
     limits: ServerLimits,
     shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(
-        limits.max_connections.min(Semaphore::MAX_PERMITS),
-    ));
+    let quotas = ConnectionQuotas::new(limits.connections.clone());
     let mut accept_loops = JoinSet::new();
     for l in listeners {
         let handler = handler.clone();
-        let permits = permits.clone();
+        let quotas = quotas.clone();
         let shutdown = shutdown.clone();
-        accept_loops.spawn(accept_loop(l, handler, limits, permits, shutdown));
+        let limits = limits.clone();
+        accept_loops.spawn(accept_loop(l, handler, limits, quotas, shutdown));
     }
     while accept_loops.join_next().await.is_some() {}
 }
@@ -148,17 +148,13 @@ async fn accept_loop<H: RequestHandler>(
     l: BoundListener,
     handler: Arc<H>,
     limits: ServerLimits,
-    permits: Arc<Semaphore>,
+    quotas: Arc<ConnectionQuotas>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let local = l.local_addr().ok();
     info!(listener = %l.name, addr = ?local, "accepting connections");
     let mut conns = JoinSet::new();
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = shutdown.wait_for(|v| *v) => break,
-        };
         let accepted = tokio::select! {
             a = l.listener.accept() => a,
             _ = shutdown.wait_for(|v| *v) => break,
@@ -167,6 +163,17 @@ async fn accept_loop<H: RequestHandler>(
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Kafka's acceptor blocks here while the listener is at its limits.
+                let permit = match quotas.admit(&l.name, peer.ip(), &mut shutdown).await {
+                    Ok(p) => p,
+                    Err(Refused::TooManyConnections { ip, max }) => {
+                        info!(listener = %l.name,
+                              "Rejected connection from {ip}, address already has the configured \
+                               maximum of {max} connections.");
+                        continue;
+                    }
+                    Err(Refused::ShuttingDown) => break,
+                };
                 let mut info =
                     ConnInfo::anonymous(l.name.clone(), peer, stream.local_addr().unwrap_or(peer));
                 if let Some(s) = &l.security {
@@ -179,8 +186,17 @@ async fn accept_loop<H: RequestHandler>(
                     if let Some((transport, info)) = secure(stream, info, security.as_deref()).await
                     {
                         let sasl = security.and_then(|s| s.sasl.clone());
-                        connection::serve(transport, info, handler, limits.conn, sasl, shutdown)
-                            .await;
+                        let activity = permit.activity();
+                        connection::serve(
+                            transport,
+                            info,
+                            handler,
+                            limits.conn,
+                            sasl,
+                            shutdown,
+                            activity,
+                        )
+                        .await;
                     }
                     drop(permit);
                 });

@@ -91,7 +91,10 @@ async fn start_test_server_idle(max_request_bytes: usize, idle: Option<Duration>
             pipeline_depth: 8,
             idle_timeout: idle,
         },
-        max_connections: 64,
+        connections: samsa_broker::quota::connections::ConnectionLimits {
+            max_connections: 64,
+            ..Default::default()
+        },
         drain_timeout: Duration::from_secs(5),
     };
     let task = tokio::spawn(server::run(

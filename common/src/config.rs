@@ -179,6 +179,10 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     dy("max.connections", I, Some(INT_MAX)),
     dy("max.connections.per.ip", I, Some(INT_MAX)),
     dy("max.connections.per.ip.overrides", T, Some("")),
+    dy("max.connection.creation.rate", I, Some(INT_MAX)),
+    // Quota windows (client quotas, connection creation rates).
+    d("quota.window.num", I, Some("11")),
+    d("quota.window.size.seconds", I, Some("1")),
     d("request.timeout.ms", I, Some("30000")),
     d("fetch.max.bytes", I, Some("57671680")),
     // Controller / leadership.
@@ -797,6 +801,13 @@ pub struct BrokerConfig {
     pub queued_max_requests: i32,
     pub connections_max_idle_ms: i64,
     pub max_connections: i32,
+    /// `max.connections.per.ip`; 0 only together with overrides.
+    pub max_connections_per_ip: i32,
+    /// `max.connections.per.ip.overrides` as (host or address, limit), in the given order.
+    pub max_connections_per_ip_overrides: Vec<(String, i32)>,
+    pub max_connection_creation_rate: i32,
+    pub quota_window_num: i32,
+    pub quota_window_size_seconds: i32,
     pub request_timeout_ms: i32,
     pub fetch_max_bytes: i32,
 
@@ -1005,6 +1016,39 @@ impl Reader<'_> {
         }
         Ok(v)
     }
+}
+
+/// `host:limit,host:limit` as Kafka's `getMap` reads it; hosts must be a valid address or
+/// host name (Kafka's `Utils.validHostPattern`).
+pub fn parse_connection_overrides(key: &str, value: &str) -> Result<Vec<(String, i32)>> {
+    let mut out = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((host, limit)) = entry.rsplit_once(':') else {
+            return Err(Error::invalid(
+                key,
+                value,
+                format!("Map entry '{entry}' is not of the form key:value"),
+            ));
+        };
+        let (host, limit) = (host.trim(), limit.trim());
+        let limit: i32 = limit
+            .parse()
+            .map_err(|_| Error::invalid(key, value, format!("'{limit}' is not an integer")))?;
+        let valid_host = !host.is_empty()
+            && (host.parse::<std::net::IpAddr>().is_ok()
+                || host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+        if !valid_host {
+            return Err(Error::invalid(
+                key,
+                value,
+                format!("max.connections.per.ip.overrides contains invalid addresses : {host}"),
+            ));
+        }
+        out.push((host.to_string(), limit));
+    }
+    Ok(out)
 }
 
 impl BrokerConfig {
@@ -1230,6 +1274,19 @@ impl BrokerConfig {
         let zstd = r.int("compression.zstd.level")?;
         range("compression.zstd.level", &zstd.to_string(), -131072, 22)?;
 
+        let max_connections_per_ip = r.at_least_i("max.connections.per.ip", 0)?;
+        let overrides_value = r.string("max.connections.per.ip.overrides")?;
+        let max_connections_per_ip_overrides =
+            parse_connection_overrides("max.connections.per.ip.overrides", &overrides_value)?;
+        if max_connections_per_ip == 0 && max_connections_per_ip_overrides.is_empty() {
+            return Err(Error::invalid(
+                "max.connections.per.ip",
+                "0",
+                "max.connections.per.ip can be set to zero only if \
+                 max.connections.per.ip.overrides property is set.",
+            ));
+        }
+
         let cfg = BrokerConfig {
             broker_id,
             broker_id_generation_enable,
@@ -1263,6 +1320,11 @@ impl BrokerConfig {
             queued_max_requests: r.at_least_i("queued.max.requests", 1)?,
             connections_max_idle_ms: r.long("connections.max.idle.ms")?,
             max_connections: r.at_least_i("max.connections", 0)?,
+            max_connections_per_ip,
+            max_connections_per_ip_overrides,
+            max_connection_creation_rate: r.at_least_i("max.connection.creation.rate", 0)?,
+            quota_window_num: r.at_least_i("quota.window.num", 1)?,
+            quota_window_size_seconds: r.at_least_i("quota.window.size.seconds", 1)?,
             request_timeout_ms: r.at_least_i("request.timeout.ms", 0)?,
             fetch_max_bytes: r.at_least_i("fetch.max.bytes", 1024)?,
             controller_socket_timeout_ms: r.int("controller.socket.timeout.ms")?,

@@ -32,6 +32,54 @@ impl Conn {
         })
     }
 
+    /// Connects from a chosen local address (e.g. `127.0.0.2`, to test per-IP limits).
+    pub fn connect_from(local_ip: &str, addr: &str) -> Result<Conn> {
+        let local: std::net::IpAddr = local_ip.parse().context("bad local address")?;
+        let sock: std::net::SocketAddr = addr
+            .parse()
+            .with_context(|| format!("bad address {addr}"))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let stream = rt.block_on(async {
+            let s = tokio::net::TcpSocket::new_v4()?;
+            s.bind(std::net::SocketAddr::new(local, 0))?;
+            tokio::time::timeout(Duration::from_secs(5), s.connect(sock))
+                .await
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+        })?;
+        let stream = stream.into_std()?;
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(15)))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            correlation_id: 1,
+        })
+    }
+
+    /// Sends ApiVersions v3 and waits for the answer (true) or the read timeout (false).
+    pub fn api_versions_answered(&mut self) -> Result<bool> {
+        let req = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("samsa-e2e"))
+            .with_client_software_version(StrBytes::from_static_str("1.0"));
+        match self.request::<_, ApiVersionsResponse>(ApiKey::ApiVersions, 3, &req) {
+            Ok(r) => Ok(r.error_code == 0),
+            Err(e)
+                if e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                    matches!(
+                        io.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    )
+                }) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn set_read_timeout(&self, t: Duration) -> Result<()> {
         Ok(self.stream.set_read_timeout(Some(t))?)
     }

@@ -8,6 +8,7 @@ mod broker_logger;
 mod cluster;
 mod cluster_faults;
 mod common;
+mod connection_limits;
 mod durability;
 mod group_coordinator;
 mod groups;
