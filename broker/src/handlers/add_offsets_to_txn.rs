@@ -8,6 +8,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, RequestHeader};
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::txn::codes::{INVALID_PRODUCER_EPOCH, PRODUCER_FENCED};
 use crate::error::Result;
 
@@ -24,6 +25,7 @@ fn offsets_partitions(ctx: &BrokerContext) -> i32 {
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: AddOffsetsToTxnRequest,
 ) -> Result<AddOffsetsToTxnResponse> {

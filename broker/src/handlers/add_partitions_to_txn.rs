@@ -21,6 +21,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::txn::codes::*;
 use crate::coordinator::txn::ops::Tp;
 use crate::error::Result;
@@ -108,6 +109,7 @@ async fn one(
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: AddPartitionsToTxnRequest,
 ) -> Result<AddPartitionsToTxnResponse> {

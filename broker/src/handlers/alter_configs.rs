@@ -22,6 +22,7 @@ use samsa_common::zk::admin;
 use tracing::info;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::describe_configs::{api_message, RESOURCE_BROKER, RESOURCE_TOPIC};
 
@@ -213,6 +214,7 @@ pub fn duplicate_resources<'a>(
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: AlterConfigsRequest,
 ) -> Result<AlterConfigsResponse> {

@@ -27,6 +27,7 @@ use samsa_controller::assignment::{
 use tracing::info;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::create_topics::wait_for_metadata;
 use crate::handlers::describe_configs::api_message;
@@ -146,6 +147,7 @@ fn leaders_present(s: &MetadataSnapshot, topic: &str, ps: &[i32]) -> bool {
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: CreatePartitionsRequest,
 ) -> Result<CreatePartitionsResponse> {

@@ -29,6 +29,7 @@ use samsa_controller::assignment::{assign_replicas_to_brokers, BrokerMetadata};
 use tracing::info;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::alter_configs::validate_topic_props;
 use crate::handlers::describe_configs::{api_message, topic_entries};
@@ -206,6 +207,7 @@ pub async fn wait_for_metadata(
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: CreateTopicsRequest,
 ) -> Result<CreateTopicsResponse> {

@@ -12,11 +12,13 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, Requ
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::replica::partition::codes;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: DeleteRecordsRequest,
 ) -> Result<DeleteRecordsResponse> {

@@ -22,12 +22,14 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::create_topics::wait_for_metadata;
 use crate::handlers::describe_configs::api_message;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: DeleteTopicsRequest,
 ) -> Result<DeleteTopicsResponse> {

@@ -25,6 +25,7 @@ use samsa_common::zk::znodes::config_type;
 use tracing::info;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 
 /// `ConfigResource.Type` ids.
@@ -237,6 +238,7 @@ fn filter(entries: Vec<Entry>, keys: &Option<Vec<StrBytes>>) -> Vec<Entry> {
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: DescribeConfigsRequest,
 ) -> Result<DescribeConfigsResponse> {

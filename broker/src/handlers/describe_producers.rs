@@ -25,6 +25,7 @@ use kafka_protocol::protocol::StrBytes;
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::metadata::validate_topic_name;
 use crate::replica::partition::codes;
@@ -33,6 +34,7 @@ const INVALID_TOPIC_EXCEPTION: i16 = 17;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: DescribeProducersRequest,
 ) -> Result<DescribeProducersResponse> {

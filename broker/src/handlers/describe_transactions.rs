@@ -11,10 +11,12 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: DescribeTransactionsRequest,
 ) -> Result<DescribeTransactionsResponse> {

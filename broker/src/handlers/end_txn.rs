@@ -7,11 +7,13 @@ use std::sync::Arc;
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, RequestHeader};
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::txn::codes::{INVALID_PRODUCER_EPOCH, PRODUCER_FENCED};
 use crate::error::Result;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: EndTxnRequest,
 ) -> Result<EndTxnResponse> {

@@ -30,6 +30,7 @@ use self::encode::{
 };
 use crate::broker::BrokerContext;
 use crate::connection::Chunk;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::log::config::{CompressionCodec, TopicCompression};
 use crate::log::down_convert::{down_convert, DownConvertError};
@@ -68,6 +69,7 @@ pub fn replica_id_of(req: &FetchRequest, version: i16) -> i32 {
 /// Handle a Fetch request; returns the encoded response *body*.
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: FetchRequest,
 ) -> Result<Vec<Chunk>> {

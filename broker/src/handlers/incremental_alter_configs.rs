@@ -20,6 +20,7 @@ use samsa_common::config::{topic_config_def, ConfigType};
 use samsa_common::zk::znodes::config_type;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::alter_configs::{
     alter_broker, alter_topic, duplicate_resources, Outcome, INVALID_CONFIG, INVALID_REQUEST,
@@ -190,6 +191,7 @@ async fn alter_one_topic(
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: IncrementalAlterConfigsRequest,
 ) -> Result<IncrementalAlterConfigsResponse> {

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 use tracing::warn;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::txn::codes::{INVALID_PRODUCER_EPOCH, PRODUCER_FENCED};
 use crate::error::Result;
 
@@ -22,6 +23,7 @@ const INVALID_REQUEST: i16 = 42;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: InitProducerIdRequest,
 ) -> Result<InitProducerIdResponse> {

@@ -12,6 +12,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, RequestH
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::replica::offsets::DEBUG_FOLLOWER_ID;
 use crate::replica::partition::codes;
@@ -20,6 +21,7 @@ const INVALID_REQUEST: i16 = 42;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: ListOffsetsRequest,
 ) -> Result<ListOffsetsResponse> {

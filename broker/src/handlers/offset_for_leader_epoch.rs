@@ -15,12 +15,14 @@ use kafka_protocol::messages::{
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::replica::offsets::DEBUG_FOLLOWER_ID;
 use crate::replica::partition::codes;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: OffsetForLeaderEpochRequest,
 ) -> Result<OffsetForLeaderEpochResponse> {

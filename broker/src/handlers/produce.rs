@@ -25,6 +25,7 @@ use kafka_protocol::protocol::StrBytes;
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::log::batch::{BatchHeader, MAGIC_OFFSET};
 use crate::log::producer_state::VerificationGuard;
@@ -189,6 +190,7 @@ async fn verify_transaction(
 /// Handle a Produce request. `Ok(None)` means no response (acks=0).
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: ProduceRequest,
 ) -> Result<Option<ProduceResponse>> {

@@ -24,6 +24,7 @@ use kafka_protocol::messages::{RequestHeader, TxnOffsetCommitRequest, TxnOffsetC
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::group::{
     codes, commit_error, coordinator_error, now_ms, CommittedOffset, TxnWrite,
 };
@@ -33,6 +34,7 @@ use crate::replica::txn_verification::coordinator_for;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: TxnOffsetCommitRequest,
 ) -> Result<TxnOffsetCommitResponse> {

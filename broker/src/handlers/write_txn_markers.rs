@@ -32,10 +32,12 @@ use kafka_protocol::records::{
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::log::AppendOrigin;
 use crate::replica::manager::now_ms;
 use crate::replica::partition::codes;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// Name of the group coordinator's topic.
 const GROUP_METADATA_TOPIC: &str = "__consumer_offsets";
@@ -95,9 +97,14 @@ type ProducerErrors = Vec<(String, i32, i16, i64)>;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: WriteTxnMarkersRequest,
 ) -> Result<WriteTxnMarkersResponse> {
+    // Kafka asks for ALTER on the cluster first, then CLUSTER_ACTION.
+    let authorized = enforce::cluster(ctx, conn, Operation::Alter)
+        || enforce::cluster(ctx, conn, Operation::ClusterAction);
+    let denied = denied_error(ResourceType::Cluster).code();
     let rm = ctx.replicas()?.clone();
     let timeout = ctx.config.request_timeout_ms;
     let now = now_ms() as i64;
@@ -113,6 +120,10 @@ pub async fn handle(
         for t in &marker.topics {
             for &p in &t.partition_indexes {
                 let tp = TopicPartition::new(t.name.to_string(), p);
+                if !authorized {
+                    slots.push((tp.topic, p, denied, -1));
+                    continue;
+                }
                 let has_local_log = rm
                     .partition(&tp)
                     .is_some_and(|part| !part.is_offline() && part.log().is_some());

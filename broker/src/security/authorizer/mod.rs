@@ -10,6 +10,8 @@
 
 use std::net::IpAddr;
 
+pub mod enforce;
+
 /// `ResourceType` codes of the ACL APIs (Kafka's `org.apache.kafka.common.resource.ResourceType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceType {
@@ -119,6 +121,18 @@ impl Authorizer {
         _op: Operation,
         _rt: ResourceType,
         _name: &str,
+    ) -> bool {
+        !self.enabled || unimplemented_denies()
+    }
+
+    /// May `principal` perform `op` on at least one resource of type `rt` (Kafka's
+    /// `Authorizer.authorizeByResourceType`)?
+    pub fn authorize_by_resource_type(
+        &self,
+        _principal: &str,
+        _host: IpAddr,
+        _op: Operation,
+        _rt: ResourceType,
     ) -> bool {
         !self.enabled || unimplemented_denies()
     }
