@@ -29,6 +29,7 @@ use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::metadata::validate_topic_name;
 use crate::replica::partition::codes;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
 
@@ -46,6 +47,9 @@ pub async fn handle(
         tr.name = t.name.clone();
         let topic_error = match validate_topic_name(t.name.as_str()) {
             Err(msg) => Some((INVALID_TOPIC_EXCEPTION, Some(msg))),
+            Ok(()) if !enforce::allow(ctx, conn, Operation::Read, ResourceType::Topic, &t.name) => {
+                Some((denied_error(ResourceType::Topic).code(), None))
+            }
             Ok(()) if !snap.contains_topic(t.name.as_str()) => {
                 Some((codes::UNKNOWN_TOPIC_OR_PARTITION, None))
             }
@@ -104,6 +108,9 @@ pub async fn handle(
 fn default_message(code: i16) -> &'static str {
     match code {
         codes::UNKNOWN_TOPIC_OR_PARTITION => "This server does not host this topic-partition.",
+        c if c == denied_error(ResourceType::Topic).code() => {
+            enforce::denied_message(ResourceType::Topic)
+        }
         _ => "",
     }
 }
