@@ -32,6 +32,7 @@ use crate::error::Result;
 use crate::handlers::create_topics::wait_for_metadata;
 use crate::handlers::describe_configs::api_message;
 use crate::metadata_cache::{MetadataSnapshot, NO_LEADER};
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 type Outcome = (i16, Option<String>);
 
@@ -206,6 +207,18 @@ pub async fn handle(
                     vec![],
                 ));
             }
+            continue;
+        }
+        // ALTER on the topic, before the deletion check (Kafka's order).
+        if !enforce::allow(ctx, conn, Operation::Alter, ResourceType::Topic, &name) {
+            outcomes.push((
+                name,
+                err(
+                    denied_error(ResourceType::Topic).code(),
+                    "The topic authorization is failed.",
+                ),
+                vec![],
+            ));
             continue;
         }
         let queued = zk
