@@ -145,9 +145,14 @@ mod tests {
         tr.partition_indexes = vec![0];
         let mut req = DescribeProducersRequest::default();
         req.topics = vec![tr];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         let p = &resp.topics[0].partitions[0];
         // "t" is not in this context's metadata cache.
         assert_eq!(p.error_code, codes::UNKNOWN_TOPIC_OR_PARTITION);
@@ -165,9 +170,14 @@ mod tests {
         tr.partition_indexes = vec![0];
         let mut req = DescribeProducersRequest::default();
         req.topics = vec![tr];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         assert_eq!(
             resp.topics[0].partitions[0].error_code,
             INVALID_TOPIC_EXCEPTION

@@ -475,9 +475,14 @@ mod tests {
         req.acks = acks;
         req.timeout_ms = 5000;
         req.topic_data = vec![t];
-        let resp = produce::handle(ctx, &header(ApiKey::Produce, 9), req)
-            .await
-            .expect("produce");
+        let resp = produce::handle(
+            ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &header(ApiKey::Produce, 9),
+            req,
+        )
+        .await
+        .expect("produce");
         resp.map(|r| {
             let p = &r.responses[0].partition_responses[0];
             (p.error_code, p.base_offset)
@@ -527,9 +532,14 @@ mod tests {
     }
 
     async fn fetch(ctx: &Arc<BrokerContext>, version: i16, req: FetchRequest) -> FetchResponse {
-        let chunks = handle(ctx, &header(ApiKey::Fetch, version), req)
-            .await
-            .expect("fetch");
+        let chunks = handle(
+            ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &header(ApiKey::Fetch, version),
+            req,
+        )
+        .await
+        .expect("fetch");
         let mut bytes = flatten(chunks);
         let resp = FetchResponse::decode(&mut bytes, version).expect("decode");
         assert!(bytes.is_empty());

@@ -519,10 +519,15 @@ mod tests {
         let mut h = RequestHeader::default();
         h.request_api_key = ApiKey::Produce as i16;
         h.request_api_version = version;
-        let resp = handle(ctx, &h, req)
-            .await
-            .expect("produce")
-            .expect("acks=1");
+        let resp = handle(
+            ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &h,
+            req,
+        )
+        .await
+        .expect("produce")
+        .expect("acks=1");
         resp.responses[0].partition_responses[0].clone()
     }
 
@@ -566,10 +571,15 @@ mod tests {
         let mut h = RequestHeader::default();
         h.request_api_key = ApiKey::Produce as i16;
         h.request_api_version = version;
-        let resp = handle(ctx, &h, req)
-            .await
-            .expect("produce")
-            .expect("acks=1");
+        let resp = handle(
+            ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &h,
+            req,
+        )
+        .await
+        .expect("produce")
+        .expect("acks=1");
         resp.responses[0]
             .partition_responses
             .iter()

@@ -324,9 +324,14 @@ mod tests {
 
         let mut req = WriteTxnMarkersRequest::default();
         req.markers = vec![marker(9, 0, false, 3, &[("t", 0), ("t", 7), ("other", 0)])];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         let mut got = codes_of(&resp);
         got.sort();
         assert_eq!(
@@ -352,9 +357,14 @@ mod tests {
         assert_eq!(out[0].1.error_code, codes::NONE);
         let mut req = WriteTxnMarkersRequest::default();
         req.markers = vec![marker(9, 0, true, 2, &[("t", 0)])];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         assert_eq!(codes_of(&resp), vec![(9, "t".into(), 0, 52)]);
         // A stale producer epoch is INVALID_PRODUCER_EPOCH; the current one commits.
         let mut req = WriteTxnMarkersRequest::default();
@@ -362,9 +372,14 @@ mod tests {
             marker(9, 0, true, 3, &[("t", 0)]),
             marker(9, 0, true, 3, &[("t", 0)]),
         ];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         assert_eq!(
             codes_of(&resp),
             vec![(9, "t".into(), 0, codes::NONE)],
@@ -373,9 +388,14 @@ mod tests {
         assert_eq!(log.last_stable_offset(), log.log_end_offset());
         let mut req = WriteTxnMarkersRequest::default();
         req.markers = vec![marker(9, -1, true, 3, &[("t", 0)])];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         assert_eq!(codes_of(&resp), vec![(9, "t".into(), 0, 47)]);
         drop(logs);
     }

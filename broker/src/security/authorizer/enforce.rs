@@ -195,6 +195,14 @@ pub mod test_policy {
         POLICY.with(|p| p.borrow().is_some())
     }
 
+    /// A PLAINTEXT connection from 127.0.0.1 authenticated as `principal`.
+    pub fn conn(principal: &str) -> crate::connection::ConnInfo {
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], 9092).into();
+        let mut c = crate::connection::ConnInfo::anonymous("PLAINTEXT".into(), addr, addr);
+        c.principal = principal.into();
+        c
+    }
+
     pub fn decide(principal: &str, op: Operation, rt: ResourceType, name: &str) -> Option<bool> {
         POLICY.with(|p| p.borrow().as_ref().map(|f| f(principal, op, rt, name)))
     }
