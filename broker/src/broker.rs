@@ -239,7 +239,9 @@ impl Broker {
         // since a misspelt key silently falling back to a default is a common surprise.
         // `listener.name.<l>.` keys are read by the security module; the metrics key by metrics.
         for k in config.unknown.keys().filter(|k| {
-            !k.starts_with("listener.name.") && k.as_str() != crate::metrics::LISTENER_KEY
+            !k.starts_with("listener.name.")
+                && k.as_str() != crate::metrics::LISTENER_KEY
+                && !samsa_common::config::AUTHORIZER_KEYS.contains(&k.as_str())
         }) {
             warn!("{}", unknown_key_note(k));
         }
@@ -302,6 +304,8 @@ impl Broker {
 
         let mut ctx = BrokerContext::new(config.clone(), advertised);
         ctx.security.scram = scram_store;
+        ctx.security.authorizer =
+            crate::security::authorizer::Authorizer::from_config(config.authorizer.as_ref());
         if let Some(s) = inter_broker_security {
             ctx.txn_verifier.set_client_security(s.clone());
             let _ = ctx.security.inter_broker.set(s);
@@ -314,6 +318,11 @@ impl Broker {
             let n = crate::security::load_scram_users(&p.session, &ctx.security.scram).await?;
             if n > 0 {
                 info!(users = n, "loaded SCRAM credentials");
+            }
+            // ACLs before the listeners serve; the ACL change listeners keep them fresh.
+            if ctx.security.authorizer.is_enabled() {
+                let n = ctx.security.authorizer.load(&p.session).await?;
+                info!(resources = n, "loaded ACLs");
             }
         }
 
@@ -394,6 +403,9 @@ impl Broker {
                 crate::config_change::BrokerTopicConfigHandler::new(&ctx),
                 shutdown_rx.clone(),
             );
+        }
+        if zk.is_some() && ctx.security.authorizer.is_enabled() {
+            crate::security::authorizer::listener::spawn(ctx.clone(), shutdown_rx.clone());
         }
         if let Some(l) = metrics_listener {
             tokio::spawn(crate::metrics::http::serve(

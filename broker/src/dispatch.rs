@@ -67,6 +67,9 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
     ApiKey::DescribeUserScramCredentials,
+    ApiKey::DescribeAcls,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
     ApiKey::AlterUserScramCredentials,
     ApiKey::AddPartitionsToTxn,
     ApiKey::AddOffsetsToTxn,
@@ -413,6 +416,18 @@ pub async fn dispatch(
         ApiKey::OffsetDelete => respond(
             &header,
             handlers::offset_delete::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DescribeAcls => respond(
+            &header,
+            handlers::describe_acls::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::CreateAcls => respond(
+            &header,
+            handlers::create_acls::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DeleteAcls => respond(
+            &header,
+            handlers::delete_acls::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::DescribeUserScramCredentials => respond(
             &header,

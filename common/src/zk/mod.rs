@@ -1,5 +1,6 @@
 //! ZooKeeper: the session wrapper and every znode Kafka 3.9 uses.
 
+pub mod acl;
 pub mod admin;
 pub mod session;
 #[cfg(any(test, feature = "test-util"))]
