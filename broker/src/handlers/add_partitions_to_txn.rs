@@ -54,7 +54,9 @@ fn topic_results(results: Vec<(Tp, i16)>) -> Vec<AddPartitionsToTxnTopicResult> 
     out
 }
 
-/// Handle one transaction; per-partition codes in partition order.
+/// Handle one transaction; per-partition codes in partition order. `writable` says whether
+/// a topic passed the producer's WRITE check (always true for brokers' v4+ requests).
+#[allow(clippy::too_many_arguments)]
 async fn one(
     ctx: &Arc<BrokerContext>,
     version: i16,

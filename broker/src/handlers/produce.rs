@@ -609,10 +609,26 @@ mod tests {
         // COORDINATOR_NOT_AVAILABLE reaches the producer as NOT_ENOUGH_REPLICAS.
         let codes = produce_txn(&ctx, 11, Some("tx"), vec![(0, txn_records(1, 0, 0))]).await;
         assert_eq!(codes, vec![codes::NOT_ENOUGH_REPLICAS]);
-        // Without a transactional id nothing is verified; this test's standalone log has
-        // verification off, so the batch opens a transaction (a broker's log would refuse it).
+        // Transactional records without a transactional id are refused, as Kafka does.
         let codes = produce_txn(&ctx, 9, None, vec![(0, txn_records(1, 0, 0))]).await;
-        assert_eq!(codes, vec![codes::NONE]);
+        assert_eq!(codes, vec![53], "TRANSACTIONAL_ID_AUTHORIZATION_FAILED");
+        // Open the producer's transaction with a direct append (this test's standalone log
+        // has verification off).
+        let out = ctx
+            .replicas()
+            .expect("rm")
+            .append_records_now_verified(
+                1,
+                AppendOrigin::Client,
+                vec![(
+                    TopicPartition::new("t", 0),
+                    BytesMut::from(&txn_records(1, 0, 0)[..]),
+                    VerificationGuard::SENTINEL,
+                )],
+            )
+            .wait(5_000)
+            .await;
+        assert_eq!(out[0].1.error_code, codes::NONE);
         // The open transaction needs no verification for its next batch.
         let codes = produce_txn(&ctx, 9, Some("tx"), vec![(0, txn_records(1, 0, 2))]).await;
         assert_eq!(codes, vec![codes::NONE]);

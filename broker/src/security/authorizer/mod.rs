@@ -200,12 +200,24 @@ impl Authorizer {
     /// `Authorizer.authorizeByResourceType`)?
     pub fn authorize_by_resource_type(
         &self,
-        _principal: &str,
-        _host: IpAddr,
-        _op: Operation,
-        _rt: ResourceType,
+        principal: &str,
+        host: IpAddr,
+        op: Operation,
+        rt: ResourceType,
     ) -> bool {
-        !self.enabled || unimplemented_denies()
+        if !self.enabled || self.is_super_user(principal) {
+            return true;
+        }
+        let mut buf = [0u8; 64];
+        let host = java_host_address(host, &mut buf);
+        enforce::authorize_by_resource_type(
+            &self.snapshot(),
+            principal,
+            host,
+            op,
+            rt,
+            self.allow_everyone_if_no_acl_found,
+        )
     }
 
     /// The operations of `rt`/`name` the principal may perform, as the bit field of the
