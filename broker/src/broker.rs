@@ -239,7 +239,9 @@ impl Broker {
         // since a misspelt key silently falling back to a default is a common surprise.
         // `listener.name.<l>.` keys are read by the security module; the metrics key by metrics.
         for k in config.unknown.keys().filter(|k| {
-            !k.starts_with("listener.name.") && k.as_str() != crate::metrics::LISTENER_KEY
+            !k.starts_with("listener.name.")
+                && k.as_str() != crate::metrics::LISTENER_KEY
+                && !samsa_common::config::AUTHORIZER_KEYS.contains(&k.as_str())
         }) {
             warn!("{}", unknown_key_note(k));
         }
@@ -306,6 +308,8 @@ impl Broker {
             scram_store.tokens.clone(),
         ));
         ctx.security.scram = scram_store;
+        ctx.security.authorizer =
+            crate::security::authorizer::Authorizer::from_config(config.authorizer.as_ref());
         if let Some(s) = inter_broker_security {
             ctx.txn_verifier.set_client_security(s.clone());
             let _ = ctx.security.inter_broker.set(s);
@@ -323,6 +327,11 @@ impl Broker {
             if ctx.security.tokens.settings.enabled() {
                 let n = ctx.security.tokens.load(&p.session).await?;
                 info!(tokens = n, "loaded delegation tokens");
+            }
+            // ACLs before the listeners serve; the ACL change listeners keep them fresh.
+            if ctx.security.authorizer.is_enabled() {
+                let n = ctx.security.authorizer.load(&p.session).await?;
+                info!(resources = n, "loaded ACLs");
             }
         }
 
@@ -408,6 +417,9 @@ impl Broker {
         if zk.is_some() && ctx.security.tokens.settings.enabled() {
             crate::security::tokens::spawn_listener(ctx.clone(), shutdown_rx.clone());
             crate::security::tokens::spawn_expiry(ctx.clone(), shutdown_rx.clone());
+        }
+        if zk.is_some() && ctx.security.authorizer.is_enabled() {
+            crate::security::authorizer::listener::spawn(ctx.clone(), shutdown_rx.clone());
         }
         if let Some(l) = metrics_listener {
             tokio::spawn(crate::metrics::http::serve(

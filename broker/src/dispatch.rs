@@ -3,7 +3,7 @@
 //! Adding an API (one line each):
 //! 1. add its key to [`IMPLEMENTED`];
 //! 2. add an arm to the match in [`dispatch`]:
-//!    `ApiKey::X => respond(&header, handlers::x::handle(ctx, &header, decode(&mut body, v)?).await?),`
+//!    `ApiKey::X => respond(&header, handlers::x::handle(ctx, conn, &header, decode(&mut body, v)?).await?),`
 //!    Handler shape: `pub async fn handle(ctx: &Arc<BrokerContext>, header: &RequestHeader,
 //!    req: XRequest) -> Result<XResponse>`; handlers that need the client's listener also take
 //!    `conn: &ConnInfo`. A handler that encodes its own body (Fetch, for zero-copy) returns
@@ -67,6 +67,9 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
     ApiKey::DescribeUserScramCredentials,
+    ApiKey::DescribeAcls,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
     ApiKey::AlterUserScramCredentials,
     ApiKey::AddPartitionsToTxn,
     ApiKey::AddOffsetsToTxn,
@@ -242,59 +245,60 @@ pub async fn dispatch(
         ),
         ApiKey::UpdateMetadata => respond(
             &header,
-            handlers::update_metadata::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::update_metadata::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::Produce => {
             let req = decode(&mut body, v)?;
-            match handlers::produce::handle(ctx, &header, req).await? {
+            match handlers::produce::handle(ctx, conn, &header, req).await? {
                 Some(resp) => respond(&header, resp),
                 None => Ok(None),
             }
         }
         ApiKey::Fetch => {
             let req = decode(&mut body, v)?;
-            let chunks = handlers::fetch::handle(ctx, &header, req).await?;
+            let chunks = handlers::fetch::handle(ctx, conn, &header, req).await?;
             respond_chunks::<kafka_protocol::messages::FetchResponse>(&header, chunks)
         }
         ApiKey::ListOffsets => respond(
             &header,
-            handlers::list_offsets::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::list_offsets::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::DeleteRecords => respond(
             &header,
-            handlers::delete_records::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::delete_records::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::OffsetForLeaderEpoch => respond(
             &header,
-            handlers::offset_for_leader_epoch::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::offset_for_leader_epoch::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
         ),
         ApiKey::DescribeLogDirs => respond(
             &header,
-            handlers::describe_log_dirs::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::describe_log_dirs::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::LeaderAndIsr => respond(
             &header,
-            handlers::leader_and_isr::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::leader_and_isr::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::StopReplica => respond(
             &header,
-            handlers::stop_replica::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::stop_replica::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::InitProducerId => respond(
             &header,
-            handlers::init_producer_id::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::init_producer_id::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::DescribeConfigs => respond(
             &header,
-            handlers::describe_configs::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::describe_configs::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::AlterConfigs => respond(
             &header,
-            handlers::alter_configs::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::alter_configs::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::IncrementalAlterConfigs => respond(
             &header,
-            handlers::incremental_alter_configs::handle(ctx, &header, decode(&mut body, v)?)
+            handlers::incremental_alter_configs::handle(ctx, conn, &header, decode(&mut body, v)?)
                 .await?,
         ),
         ApiKey::DescribeCluster => respond(
@@ -303,41 +307,53 @@ pub async fn dispatch(
         ),
         ApiKey::ControlledShutdown => respond(
             &header,
-            handlers::controlled_shutdown::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::controlled_shutdown::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
         ),
         ApiKey::ElectLeaders => respond(
             &header,
-            handlers::elect_leaders::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::elect_leaders::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::AlterPartitionReassignments => respond(
             &header,
-            handlers::alter_partition_reassignments::handle(ctx, &header, decode(&mut body, v)?)
-                .await?,
+            handlers::alter_partition_reassignments::handle(
+                ctx,
+                conn,
+                &header,
+                decode(&mut body, v)?,
+            )
+            .await?,
         ),
         ApiKey::ListPartitionReassignments => respond(
             &header,
-            handlers::list_partition_reassignments::handle(ctx, &header, decode(&mut body, v)?)
-                .await?,
+            handlers::list_partition_reassignments::handle(
+                ctx,
+                conn,
+                &header,
+                decode(&mut body, v)?,
+            )
+            .await?,
         ),
         ApiKey::AlterPartition => respond(
             &header,
-            handlers::alter_partition::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::alter_partition::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::AllocateProducerIds => respond(
             &header,
-            handlers::allocate_producer_ids::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::allocate_producer_ids::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
         ),
         ApiKey::CreateTopics => respond(
             &header,
-            handlers::create_topics::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::create_topics::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::DeleteTopics => respond(
             &header,
-            handlers::delete_topics::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::delete_topics::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::CreatePartitions => respond(
             &header,
-            handlers::create_partitions::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::create_partitions::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::FindCoordinator => respond(
             &header,
@@ -349,69 +365,93 @@ pub async fn dispatch(
         ),
         ApiKey::SyncGroup => respond(
             &header,
-            handlers::sync_group::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::sync_group::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::Heartbeat => respond(
             &header,
-            handlers::heartbeat::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::heartbeat::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::LeaveGroup => respond(
             &header,
-            handlers::leave_group::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::leave_group::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::OffsetCommit => respond(
             &header,
-            handlers::offset_commit::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::offset_commit::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::OffsetFetch => respond(
             &header,
-            handlers::offset_fetch::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::offset_fetch::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::ListGroups => respond(
             &header,
-            handlers::list_groups::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::list_groups::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::DescribeGroups => respond(
             &header,
-            handlers::describe_groups::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::describe_groups::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::DeleteGroups => respond(
             &header,
-            handlers::delete_groups::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::delete_groups::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::AddPartitionsToTxn => respond(
             &header,
-            handlers::add_partitions_to_txn::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::add_partitions_to_txn::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
         ),
         ApiKey::AddOffsetsToTxn => respond(
             &header,
-            handlers::add_offsets_to_txn::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::add_offsets_to_txn::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::EndTxn => respond(
             &header,
-            handlers::end_txn::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::end_txn::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::DescribeTransactions => respond(
             &header,
-            handlers::describe_transactions::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::describe_transactions::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
         ),
         ApiKey::ListTransactions => respond(
             &header,
-            handlers::list_transactions::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::list_transactions::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::OffsetDelete => respond(
             &header,
-            handlers::offset_delete::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::offset_delete::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DescribeAcls => respond(
+            &header,
+            handlers::describe_acls::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::CreateAcls => respond(
+            &header,
+            handlers::create_acls::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
+        ),
+        ApiKey::DeleteAcls => respond(
+            &header,
+            handlers::delete_acls::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::DescribeUserScramCredentials => respond(
             &header,
-            handlers::describe_user_scram_credentials::handle(ctx, &header, decode(&mut body, v)?)
-                .await?,
+            handlers::describe_user_scram_credentials::handle(
+                ctx,
+                conn,
+                &header,
+                decode(&mut body, v)?,
+            )
+            .await?,
         ),
         ApiKey::AlterUserScramCredentials => respond(
             &header,
-            handlers::alter_user_scram_credentials::handle(ctx, &header, decode(&mut body, v)?)
-                .await?,
+            handlers::alter_user_scram_credentials::handle(
+                ctx,
+                conn,
+                &header,
+                decode(&mut body, v)?,
+            )
+            .await?,
         ),
         ApiKey::SaslHandshake => respond(
             &header,
@@ -423,15 +463,15 @@ pub async fn dispatch(
         ),
         ApiKey::WriteTxnMarkers => respond(
             &header,
-            handlers::write_txn_markers::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::write_txn_markers::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::TxnOffsetCommit => respond(
             &header,
-            handlers::txn_offset_commit::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::txn_offset_commit::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::DescribeProducers => respond(
             &header,
-            handlers::describe_producers::handle(ctx, &header, decode(&mut body, v)?).await?,
+            handlers::describe_producers::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::CreateDelegationToken => respond(
             &header,

@@ -147,6 +147,10 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     d("ssl.trustmanager.algorithm", T, Some("PKIX")),
     d("ssl.secure.random.implementation", T, None),
     d("ssl.provider", T, None),
+    // Authorization: `super.users`, `allow.everyone.if.no.acl.found` and the
+    // `authorizer.zookeeper.*` keys are the authorizer's own (not KafkaConfig keys), see
+    // [`AUTHORIZER_KEYS`] and [`AclAuthorizerConfig`].
+    d("authorizer.class.name", T, Some("")),
     // Log dirs.
     d("log.dirs", T, None),
     d("log.dir", T, Some("/tmp/kafka-logs")),
@@ -758,6 +762,118 @@ fn parse_endpoints(
     Ok(out)
 }
 
+/// `authorizer.class.name` values that select the ZooKeeper ACL authorizer (the 3.9 class and
+/// the name it had before 2.4).
+pub const ACL_AUTHORIZER_CLASSES: [&str; 2] = [
+    "kafka.security.authorizer.AclAuthorizer",
+    "kafka.security.auth.SimpleAclAuthorizer",
+];
+
+/// Keys Kafka hands to the authorizer rather than defining in `KafkaConfig` (so, as in Kafka,
+/// DescribeConfigs lists them only when set). The broker does not warn about them.
+pub const AUTHORIZER_KEYS: [&str; 6] = [
+    "super.users",
+    "allow.everyone.if.no.acl.found",
+    "authorizer.zookeeper.url",
+    "authorizer.zookeeper.connection.timeout.ms",
+    "authorizer.zookeeper.session.timeout.ms",
+    "authorizer.zookeeper.max.in.flight.requests",
+];
+
+/// The ACL authorizer's settings (Kafka's `AclAuthorizer.configure`), present when
+/// `authorizer.class.name` names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AclAuthorizerConfig {
+    /// `authorizer.class.name` as given.
+    pub class_name: String,
+    /// `super.users`: `;`-separated principals (`User:admin`), allowed everything.
+    pub super_users: Vec<String>,
+    /// `allow.everyone.if.no.acl.found` (default false): a resource without any matching
+    /// ACL is open to everyone.
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
+impl AclAuthorizerConfig {
+    /// Reads the authorizer keys; `Ok(None)` without an authorizer. Any other class, a
+    /// principal without `type:`, a non-boolean flag, or ACLs in another ZooKeeper ensemble
+    /// (`authorizer.zookeeper.url` other than `zookeeper.connect`) is an error naming the key.
+    fn from_props(
+        class_name: &str,
+        props: &HashMap<String, String>,
+        zookeeper_connect: &str,
+    ) -> Result<Option<Self>> {
+        let class_name = class_name.trim();
+        if class_name.is_empty() {
+            return Ok(None);
+        }
+        if !ACL_AUTHORIZER_CLASSES.contains(&class_name) {
+            return Err(Error::invalid(
+                "authorizer.class.name",
+                class_name,
+                format!(
+                    "Samsa provides only the ZooKeeper ACL authorizer ({}); custom authorizer \
+                     classes cannot be loaded",
+                    ACL_AUTHORIZER_CLASSES[0]
+                ),
+            ));
+        }
+        let get = |k: &str| props.get(k).map(|v| v.trim().to_string());
+        let mut super_users = Vec::new();
+        if let Some(v) = get("super.users").filter(|v| !v.is_empty()) {
+            for p in v.split(';').map(str::trim) {
+                if !p.contains(':') {
+                    return Err(Error::invalid(
+                        "super.users",
+                        &v,
+                        format!(
+                            "expected a string in format principalType:principalName but got {p}"
+                        ),
+                    ));
+                }
+                super_users.push(p.to_string());
+            }
+        }
+        let allow_everyone_if_no_acl_found = match get("allow.everyone.if.no.acl.found") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(Error::invalid(
+                    "allow.everyone.if.no.acl.found",
+                    &v,
+                    "Expected value to be either true or false",
+                ))
+            }
+        };
+        if let Some(url) = get("authorizer.zookeeper.url") {
+            if url != zookeeper_connect.trim() {
+                return Err(Error::invalid(
+                    "authorizer.zookeeper.url",
+                    &url,
+                    "Samsa keeps ACLs in the broker's own ZooKeeper (zookeeper.connect); remove \
+                     this key or set it to the value of zookeeper.connect",
+                ));
+            }
+        }
+        for k in [
+            "authorizer.zookeeper.connection.timeout.ms",
+            "authorizer.zookeeper.session.timeout.ms",
+            "authorizer.zookeeper.max.in.flight.requests",
+        ] {
+            if let Some(v) = get(k) {
+                if v.parse::<i32>().is_err() {
+                    return Err(Error::invalid(k, &v, "Not a number of type INT"));
+                }
+            }
+        }
+        Ok(Some(Self {
+            class_name: class_name.to_string(),
+            super_users,
+            allow_everyone_if_no_acl_found,
+        }))
+    }
+}
+
 /// The broker configuration: typed, defaulted and validated.
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
@@ -784,6 +900,9 @@ pub struct BrokerConfig {
     pub zookeeper_connection_timeout_ms: i32,
     pub zookeeper_max_in_flight_requests: i32,
     pub zookeeper_set_acl: bool,
+
+    /// `authorizer.class.name` and the authorizer's keys; `None` = no authorizer.
+    pub authorizer: Option<AclAuthorizerConfig>,
 
     pub num_partitions: i32,
     pub default_replication_factor: i32,
@@ -1286,8 +1405,14 @@ impl BrokerConfig {
                  max.connections.per.ip.overrides property is set.",
             ));
         }
+        let authorizer = AclAuthorizerConfig::from_props(
+            &r.string("authorizer.class.name")?,
+            map,
+            &zookeeper_connect,
+        )?;
 
         let cfg = BrokerConfig {
+            authorizer,
             broker_id,
             broker_id_generation_enable,
             reserved_broker_max_id,
@@ -1556,6 +1681,63 @@ mod tests {
 
     fn minimal() -> HashMap<String, String> {
         props(&[("zookeeper.connect", "localhost:2181")])
+    }
+
+    #[test]
+    fn authorizer_keys() {
+        let c = BrokerConfig::from_props(&minimal()).expect("config");
+        assert_eq!(c.authorizer, None);
+        let mut p = minimal();
+        p.insert("super.users".into(), "User:admin".into());
+        // The authorizer's keys are read only when an authorizer is configured.
+        p.insert("allow.everyone.if.no.acl.found".into(), "maybe".into());
+        assert_eq!(
+            BrokerConfig::from_props(&p).expect("config").authorizer,
+            None
+        );
+        p.insert("allow.everyone.if.no.acl.found".into(), " TRUE ".into());
+        p.insert(
+            "super.users".into(),
+            "User:admin; User:CN=broker,O=x ;Group:ops".into(),
+        );
+        for class in ACL_AUTHORIZER_CLASSES {
+            p.insert("authorizer.class.name".into(), class.into());
+            let a = BrokerConfig::from_props(&p)
+                .expect("config")
+                .authorizer
+                .expect("enabled");
+            assert_eq!(a.class_name, class);
+            assert!(a.allow_everyone_if_no_acl_found);
+            assert_eq!(
+                a.super_users,
+                vec!["User:admin", "User:CN=broker,O=x", "Group:ops"]
+            );
+        }
+        let bad = |k: &str, v: &str| {
+            let mut q = p.clone();
+            q.insert(k.into(), v.into());
+            let e = BrokerConfig::from_props(&q).expect_err(k).to_string();
+            assert!(e.contains(k), "{e}");
+        };
+        bad("authorizer.class.name", "com.example.MyAuthorizer");
+        bad(
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        );
+        bad("super.users", "User:admin;bob");
+        bad("allow.everyone.if.no.acl.found", "yes");
+        bad("authorizer.zookeeper.url", "elsewhere:2181");
+        bad("authorizer.zookeeper.session.timeout.ms", "soon");
+        let mut same = p.clone();
+        same.insert("authorizer.zookeeper.url".into(), "localhost:2181".into());
+        assert!(BrokerConfig::from_props(&same)
+            .expect("config")
+            .authorizer
+            .is_some());
+        // Kafka's authorizer keys are not warned about as unknown.
+        assert!(AUTHORIZER_KEYS
+            .iter()
+            .all(|k| broker_config_def(k).is_none()));
     }
 
     #[test]

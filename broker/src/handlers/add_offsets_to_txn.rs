@@ -8,8 +8,10 @@ use std::sync::Arc;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, RequestHeader};
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::txn::codes::{INVALID_PRODUCER_EPOCH, PRODUCER_FENCED};
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// `__consumer_offsets` partition count: the existing topic's, else the configured one.
 fn offsets_partitions(ctx: &BrokerContext) -> i32 {
@@ -24,9 +26,34 @@ fn offsets_partitions(ctx: &BrokerContext) -> i32 {
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: AddOffsetsToTxnRequest,
 ) -> Result<AddOffsetsToTxnResponse> {
+    let mut resp = AddOffsetsToTxnResponse::default();
+    let refused = if !enforce::allow(
+        ctx,
+        conn,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    ) {
+        Some(ResourceType::TransactionalId)
+    } else if !enforce::allow(
+        ctx,
+        conn,
+        Operation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        Some(ResourceType::Group)
+    } else {
+        None
+    };
+    if let Some(rt) = refused {
+        resp.error_code = denied_error(rt).code();
+        return Ok(resp);
+    }
     crate::coordinator::txn::sync_partition_count(ctx);
     let partition = crate::coordinator::partition_for(&req.group_id.0, offsets_partitions(ctx));
     let parts: BTreeSet<(String, i32)> = [("__consumer_offsets".to_string(), partition)].into();
@@ -39,7 +66,6 @@ pub async fn handle(
             &parts,
         )
         .await;
-    let mut resp = AddOffsetsToTxnResponse::default();
     resp.error_code = if header.request_api_version < 2 && code == PRODUCER_FENCED {
         INVALID_PRODUCER_EPOCH
     } else {

@@ -21,9 +21,12 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::txn::codes::*;
 use crate::coordinator::txn::ops::Tp;
 use crate::error::Result;
+use crate::handlers::metadata::is_internal;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 fn partitions_of(topics: &[AddPartitionsToTxnTopic]) -> BTreeSet<Tp> {
     topics
@@ -51,7 +54,9 @@ fn topic_results(results: Vec<(Tp, i16)>) -> Vec<AddPartitionsToTxnTopicResult> 
     out
 }
 
-/// Handle one transaction; per-partition codes in partition order.
+/// Handle one transaction; per-partition codes in partition order. `writable` says whether
+/// a topic passed the producer's WRITE check (always true for brokers' v4+ requests).
+#[allow(clippy::too_many_arguments)]
 async fn one(
     ctx: &Arc<BrokerContext>,
     version: i16,
@@ -60,23 +65,29 @@ async fn one(
     producer_epoch: i16,
     verify_only: bool,
     parts: BTreeSet<Tp>,
+    writable: &(dyn Fn(&str) -> bool + Sync),
 ) -> Vec<(Tp, i16)> {
     let snap = ctx.metadata_cache.snapshot();
+    let refused = denied_error(ResourceType::Topic).code();
     let unknown: Vec<&Tp> = parts
         .iter()
         .filter(|(t, p)| {
-            snap.partition(&samsa_common::types::TopicPartition {
-                topic: t.clone(),
-                partition: *p,
-            })
-            .is_none()
+            !writable(t)
+                || snap
+                    .partition(&samsa_common::types::TopicPartition {
+                        topic: t.clone(),
+                        partition: *p,
+                    })
+                    .is_none()
         })
         .collect();
     if !unknown.is_empty() {
         return parts
             .iter()
             .map(|tp| {
-                let code = if unknown.contains(&tp) {
+                let code = if !writable(&tp.0) {
+                    refused
+                } else if unknown.contains(&tp) {
                     UNKNOWN_TOPIC_OR_PARTITION
                 } else {
                     OPERATION_NOT_ATTEMPTED
@@ -108,6 +119,7 @@ async fn one(
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: AddPartitionsToTxnRequest,
 ) -> Result<AddPartitionsToTxnResponse> {
@@ -115,6 +127,30 @@ pub async fn handle(
     let version = header.request_api_version;
     let mut resp = AddPartitionsToTxnResponse::default();
     if version < 4 {
+        let txn_id = &req.v3_and_below_transactional_id.0;
+        let parts = partitions_of(&req.v3_and_below_topics);
+        if !enforce::allow(
+            ctx,
+            conn,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            txn_id,
+        ) {
+            let code = denied_error(ResourceType::TransactionalId).code();
+            resp.results_by_topic_v3_and_below =
+                topic_results(parts.into_iter().map(|tp| (tp, code)).collect());
+            return Ok(resp);
+        }
+        // Producers need WRITE on each topic; Kafka leaves internal topics out of the
+        // authorized set, so they are always refused here.
+        let allowed = enforce::filter(
+            ctx,
+            conn,
+            Operation::Write,
+            ResourceType::Topic,
+            parts.iter().map(|(t, _)| t.as_str()),
+        );
+        let writable = |t: &str| !is_internal(t) && allowed.contains(t);
         let results = one(
             ctx,
             version,
@@ -122,10 +158,16 @@ pub async fn handle(
             req.v3_and_below_producer_id.0,
             req.v3_and_below_producer_epoch,
             false,
-            partitions_of(&req.v3_and_below_topics),
+            parts.clone(),
+            &writable,
         )
         .await;
         resp.results_by_topic_v3_and_below = topic_results(results);
+        return Ok(resp);
+    }
+    // v4+ come from brokers.
+    if !enforce::cluster(ctx, conn, Operation::ClusterAction) {
+        resp.error_code = denied_error(ResourceType::Cluster).code();
         return Ok(resp);
     }
     for t in &req.transactions {
@@ -137,6 +179,7 @@ pub async fn handle(
             t.producer_epoch,
             t.verify_only,
             partitions_of(&t.topics),
+            &|_| true,
         )
         .await;
         let mut r = AddPartitionsToTxnResult::default();

@@ -8,22 +8,29 @@ use kafka_protocol::messages::{
 };
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const NOT_CONTROLLER: i16 = 41;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: AllocateProducerIdsRequest,
 ) -> Result<AllocateProducerIdsResponse> {
     let mut resp = AllocateProducerIdsResponse::default();
-    let r = match ctx.controller.get() {
-        Some(c) => {
-            c.allocate_producer_ids(req.broker_id.0, req.broker_epoch)
-                .await
+    let r = if !enforce::cluster(ctx, conn, Operation::ClusterAction) {
+        Err(denied_error(ResourceType::Cluster).code())
+    } else {
+        match ctx.controller.get() {
+            Some(c) => {
+                c.allocate_producer_ids(req.broker_id.0, req.broker_epoch)
+                    .await
+            }
+            None => Err(NOT_CONTROLLER),
         }
-        None => Err(NOT_CONTROLLER),
     };
     match r {
         Ok((start, len)) => {

@@ -22,8 +22,10 @@ use samsa_common::zk::admin;
 use tracing::info;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::describe_configs::{api_message, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -153,7 +155,9 @@ pub async fn alter_topic(
 /// The answer to any broker-resource config change: Samsa keeps broker configs static.
 /// Mirrors Kafka's resource-name checks and its "Cannot update these configs
 /// dynamically" error for read-only keys.
-pub fn alter_broker(ctx: &BrokerContext, name: &str, keys: &[String]) -> Outcome {
+/// `authorized`: ALTER_CONFIGS on the cluster, checked after Kafka's preprocessing
+/// (broker id, read-only keys) and before the change.
+pub fn alter_broker(ctx: &BrokerContext, name: &str, keys: &[String], authorized: bool) -> Outcome {
     if !name.is_empty() {
         match name.parse::<i32>() {
             Err(_) => {
@@ -188,6 +192,9 @@ pub fn alter_broker(ctx: &BrokerContext, name: &str, keys: &[String]) -> Outcome
             )),
         );
     }
+    if !authorized {
+        return (denied_error(ResourceType::Cluster).code(), None);
+    }
     (
         INVALID_REQUEST,
         Some(format!(
@@ -213,6 +220,7 @@ pub fn duplicate_resources<'a>(
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: AlterConfigsRequest,
 ) -> Result<AlterConfigsResponse> {
@@ -268,9 +276,24 @@ pub async fn handle(
                                 .map(|v| (c.name.to_string(), v.to_string()))
                         })
                         .collect();
-                    alter_topic(ctx, name, &props, req.validate_only).await
+                    if !enforce::allow(
+                        ctx,
+                        conn,
+                        Operation::AlterConfigs,
+                        ResourceType::Topic,
+                        name,
+                    ) {
+                        (denied_error(ResourceType::Topic).code(), None)
+                    } else {
+                        alter_topic(ctx, name, &props, req.validate_only).await
+                    }
                 }
-                RESOURCE_BROKER => alter_broker(ctx, name, &keys),
+                RESOURCE_BROKER => alter_broker(
+                    ctx,
+                    name,
+                    &keys,
+                    enforce::cluster(ctx, conn, Operation::AlterConfigs),
+                ),
                 other => (
                     INVALID_REQUEST,
                     Some(format!("Unknown resource type {other}")),

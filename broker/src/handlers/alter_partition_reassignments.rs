@@ -15,12 +15,17 @@ use kafka_protocol::protocol::StrBytes;
 use samsa_common::types::{BrokerId, TopicPartition};
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const NOT_CONTROLLER: i16 = 41;
+/// The message of Kafka's `ClusterAuthorizationException` for a refused cluster operation.
+pub const NOT_AUTHORIZED: &str = "Request is not authorized.";
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: AlterPartitionReassignmentsRequest,
 ) -> Result<AlterPartitionReassignmentsResponse> {
@@ -39,6 +44,26 @@ pub async fn handle(
         })
         .collect();
     let mut resp = AlterPartitionReassignmentsResponse::default();
+    if !enforce::cluster(ctx, conn, Operation::Alter) {
+        // Kafka's `getErrorResponse`: the error at the top and on every partition.
+        let code = denied_error(ResourceType::Cluster).code();
+        let msg = StrBytes::from_static_str(NOT_AUTHORIZED);
+        resp.error_code = code;
+        resp.error_message = Some(msg.clone());
+        for t in &req.topics {
+            let mut tr = ReassignableTopicResponse::default();
+            tr.name = t.name.clone();
+            for p in &t.partitions {
+                let mut pr = ReassignablePartitionResponse::default();
+                pr.partition_index = p.partition_index;
+                pr.error_code = code;
+                pr.error_message = Some(msg.clone());
+                tr.partitions.push(pr);
+            }
+            resp.responses.push(tr);
+        }
+        return Ok(resp);
+    }
     let results = match ctx.controller.get() {
         Some(c) => c.alter_partition_reassignments(wanted).await,
         None => Err(NOT_CONTROLLER),

@@ -22,7 +22,9 @@ use samsa_common::zk::admin::{self, code};
 use samsa_common::zk::znodes::{config_type, sanitize_entity_name};
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const MAX_ITERATIONS: i32 = 16384;
 const UNKNOWN_SERVER_ERROR: i16 = -1;
@@ -36,6 +38,7 @@ fn result(user: &str, code: i16, msg: Option<&str>) -> AlterUserScramCredentials
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: AlterUserScramCredentialsRequest,
 ) -> Result<AlterUserScramCredentialsResponse> {
@@ -53,6 +56,14 @@ pub async fn handle(
                 code::NOT_CONTROLLER,
                 Some("This is not the correct controller for this cluster."),
             ));
+        }
+        return Ok(resp);
+    }
+    if !enforce::cluster(ctx, conn, Operation::Alter) {
+        let code = denied_error(ResourceType::Cluster).code();
+        let msg = enforce::denied_message(ResourceType::Cluster);
+        for u in &all_users {
+            resp.results.push(result(u, code, Some(msg)));
         }
         return Ok(resp);
     }

@@ -27,10 +27,12 @@ use samsa_controller::assignment::{
 use tracing::info;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::create_topics::wait_for_metadata;
 use crate::handlers::describe_configs::api_message;
 use crate::metadata_cache::{MetadataSnapshot, NO_LEADER};
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 type Outcome = (i16, Option<String>);
 
@@ -146,6 +148,7 @@ fn leaders_present(s: &MetadataSnapshot, topic: &str, ps: &[i32]) -> bool {
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: CreatePartitionsRequest,
 ) -> Result<CreatePartitionsResponse> {
@@ -204,6 +207,18 @@ pub async fn handle(
                     vec![],
                 ));
             }
+            continue;
+        }
+        // ALTER on the topic, before the deletion check (Kafka's order).
+        if !enforce::allow(ctx, conn, Operation::Alter, ResourceType::Topic, &name) {
+            outcomes.push((
+                name,
+                err(
+                    denied_error(ResourceType::Topic).code(),
+                    "The topic authorization is failed.",
+                ),
+                vec![],
+            ));
             continue;
         }
         let queued = zk

@@ -29,10 +29,12 @@ use samsa_controller::assignment::{assign_replicas_to_brokers, BrokerMetadata};
 use tracing::info;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::alter_configs::validate_topic_props;
 use crate::handlers::describe_configs::{api_message, topic_entries};
 use crate::metadata_cache::{MetadataSnapshot, NO_LEADER};
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// `(error_code, message)` of one topic.
 pub type TopicOutcome = (i16, Option<String>);
@@ -206,6 +208,7 @@ pub async fn wait_for_metadata(
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: CreateTopicsRequest,
 ) -> Result<CreateTopicsResponse> {
@@ -231,11 +234,52 @@ pub async fn handle(
     for t in &req.topics {
         *counts.entry(name_of(t)).or_default() += 1;
     }
+    // CREATE on the cluster, else on each topic; DESCRIBE_CONFIGS decides whether the
+    // configs of a created topic are returned.
+    let creatable = if enforce::cluster(ctx, conn, Operation::Create) {
+        enforce::Allowed::All
+    } else {
+        enforce::filter(
+            ctx,
+            conn,
+            Operation::Create,
+            ResourceType::Topic,
+            req.topics.iter().map(|t| t.name.0.as_str()),
+        )
+    };
+    let config_describable = enforce::filter(
+        ctx,
+        conn,
+        Operation::DescribeConfigs,
+        ResourceType::Topic,
+        req.topics.iter().map(|t| t.name.0.as_str()),
+    );
+    // Topics refused before any attempt (duplicates, authorization) keep their
+    // topic-config error; a failed creation clears it, as Kafka does.
+    let mut not_attempted = std::collections::HashSet::new();
     let snap = ctx.metadata_cache.snapshot();
     let mut planned: Vec<(String, Planned)> = Vec::new();
     let mut seen_dupes = std::collections::HashSet::new();
     for t in &req.topics {
         let name = name_of(t);
+        if counts.get(&name).copied().unwrap_or(0) > 1 || !creatable.contains(&name) {
+            not_attempted.insert(name.clone());
+        }
+        if counts.get(&name).copied().unwrap_or(0) == 1 && !creatable.contains(&name) {
+            planned.push((
+                name,
+                Planned {
+                    outcome: err(
+                        denied_error(ResourceType::Topic).code(),
+                        "Authorization failed.",
+                    ),
+                    partitions: Vec::new(),
+                    assignment: BTreeMap::new(),
+                    configs: BTreeMap::new(),
+                },
+            ));
+            continue;
+        }
         if counts.get(&name).copied().unwrap_or(0) > 1 {
             if seen_dupes.insert(name.clone()) {
                 planned.push((
@@ -324,7 +368,16 @@ pub async fn handle(
         if version >= 1 {
             r.error_message = msg.map(StrBytes::from_string);
         }
-        if code_ == code::NONE {
+        let describable = config_describable.contains(&name);
+        if !describable && (code_ == code::NONE || not_attempted.contains(&name)) {
+            r.topic_config_error_code = denied_error(ResourceType::Topic).code();
+        }
+        if code_ == code::NONE && !describable {
+            // Created, but its configs, counts and id are not the principal's to see.
+            r.configs = Some(Vec::new());
+            r.num_partitions = -1;
+            r.replication_factor = -1;
+        } else if code_ == code::NONE {
             if version >= 7 {
                 if let Some(id) = snap.topic_id(&name) {
                     r.topic_id = id;

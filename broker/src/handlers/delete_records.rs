@@ -12,25 +12,40 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, Requ
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::replica::partition::codes;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: DeleteRecordsRequest,
 ) -> Result<DeleteRecordsResponse> {
     let rm = ctx.replicas()?.clone();
     let meta = ctx.metadata_cache.snapshot();
+    // DELETE on each topic, checked before the topic's existence.
+    let deletable = enforce::filter(
+        ctx,
+        conn,
+        Operation::Delete,
+        ResourceType::Topic,
+        req.topics.iter().map(|t| t.name.0.as_str()),
+    );
     // Partitions are handled concurrently; each waits for its followers.
     let mut tasks = Vec::new();
     for t in &req.topics {
+        let authorized = deletable.contains(t.name.0.as_str());
         for p in &t.partitions {
             let tp = TopicPartition::new(t.name.to_string(), p.partition_index);
             let known = meta.contains_topic(&tp.topic);
             let rm = rm.clone();
             let (offset, timeout) = (p.offset, req.timeout_ms);
             tasks.push(async move {
+                if !authorized {
+                    return (denied_error(ResourceType::Topic).code(), -1);
+                }
                 if rm.partition(&tp).is_none() {
                     let code = if known {
                         codes::NOT_LEADER_OR_FOLLOWER

@@ -22,12 +22,15 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::create_topics::wait_for_metadata;
 use crate::handlers::describe_configs::api_message;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: DeleteTopicsRequest,
 ) -> Result<DeleteTopicsResponse> {
@@ -85,9 +88,17 @@ pub async fn handle(
         } else {
             snap.topic_name(&id).map(str::to_string)
         };
+        let refused = denied_error(ResourceType::Topic).code();
+        let may = |op, n: &str| enforce::allow(ctx, conn, op, ResourceType::Topic, n);
         match name {
             None if !id.is_nil() => rows.push((None, id, code::UNKNOWN_TOPIC_ID, None)),
             None => rows.push((None, id, code::INVALID_REQUEST, None)),
+            // Asked by id without DESCRIBE: refused, and the name is not disclosed.
+            Some(n) if !id.is_nil() && !may(Operation::Describe, &n) => {
+                rows.push((None, id, refused, None))
+            }
+            // DELETE is checked before existence, so unknown names are not disclosed.
+            Some(n) if !may(Operation::Delete, &n) => rows.push((Some(n), id, refused, None)),
             Some(n) if !snap.contains_topic(&n) => {
                 rows.push((Some(n), id, code::UNKNOWN_TOPIC_OR_PARTITION, None))
             }

@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::broker::BrokerContext;
 use crate::connection::ConnInfo;
 use crate::error::Result;
-use crate::handlers::metadata::CLUSTER_ALL_OPERATIONS;
+use crate::security::authorizer::enforce;
 
 const UNSUPPORTED_ENDPOINT_TYPE: i16 = 119;
 const ENDPOINT_TYPE_BROKER: i8 = 1;
@@ -51,7 +51,7 @@ pub async fn handle(
     resp.cluster_id = StrBytes::from_string(ctx.cluster_id().unwrap_or_default());
     resp.controller_id = KBrokerId(snap.controller_id.unwrap_or(-1));
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
-        CLUSTER_ALL_OPERATIONS
+        enforce::cluster_operations(ctx, conn)
     } else {
         i32::MIN
     };

@@ -25,7 +25,9 @@ use samsa_common::zk::znodes::config_type;
 use tracing::info;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// `ConfigResource.Type` ids.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -237,6 +239,7 @@ fn filter(entries: Vec<Entry>, keys: &Option<Vec<StrBytes>>) -> Vec<Entry> {
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: DescribeConfigsRequest,
 ) -> Result<DescribeConfigsResponse> {
@@ -244,8 +247,27 @@ pub async fn handle(
     let include_synonyms = version >= 1 && req.include_synonyms;
     let cfg = &ctx.config;
     let mut resp = DescribeConfigsResponse::default();
+    // DESCRIBE_CONFIGS on the topic, or on the cluster for broker and logger resources;
+    // Kafka answers the refused resources after the others, with the error's message.
+    let mut refused = Vec::new();
     for res in req.resources {
         let name = res.resource_name.as_str().to_string();
+        if let Some(rt) = config_resource_denied(
+            ctx,
+            conn,
+            Operation::DescribeConfigs,
+            &res.resource_type,
+            &name,
+        ) {
+            let mut out = error_result(
+                denied_error(rt).code(),
+                Some(enforce::denied_message(rt).to_string()),
+            );
+            out.resource_type = res.resource_type;
+            out.resource_name = res.resource_name;
+            refused.push(out);
+            continue;
+        }
         let mut out = match res.resource_type {
             RESOURCE_TOPIC => {
                 describe_topic(
@@ -332,7 +354,28 @@ pub async fn handle(
         out.resource_name = res.resource_name;
         resp.results.push(out);
     }
+    resp.results.extend(refused);
     Ok(resp)
+}
+
+/// The resource type whose refusal applies when `op` on config resource `rt`/`name` is
+/// denied: TOPIC for topics, CLUSTER for brokers and broker loggers; `None` when allowed
+/// (or for resource types Kafka does not authorize).
+pub fn config_resource_denied(
+    ctx: &BrokerContext,
+    conn: &ConnInfo,
+    op: Operation,
+    rt: &i8,
+    name: &str,
+) -> Option<ResourceType> {
+    match *rt {
+        RESOURCE_TOPIC => (!enforce::allow(ctx, conn, op, ResourceType::Topic, name))
+            .then_some(ResourceType::Topic),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => {
+            (!enforce::cluster(ctx, conn, op)).then_some(ResourceType::Cluster)
+        }
+        _ => None,
+    }
 }
 
 async fn describe_topic(

@@ -8,16 +8,33 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, Re
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::group::{coordinator_error, GroupState};
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
-    _header: &RequestHeader,
+    conn: &ConnInfo,
+    header: &RequestHeader,
     req: DescribeGroupsRequest,
 ) -> Result<DescribeGroupsResponse> {
     let mut resp = DescribeGroupsResponse::default();
+    // Kafka answers the refused groups first, then the described ones.
+    let mut authorized = Vec::with_capacity(req.groups.len());
     for gid in &req.groups {
+        if enforce::allow(ctx, conn, Operation::Describe, ResourceType::Group, gid) {
+            authorized.push(gid);
+        } else {
+            let mut d = DescribedGroup::default();
+            d.group_id = gid.clone();
+            d.error_code = denied_error(ResourceType::Group).code();
+            d.authorized_operations = i32::MIN;
+            resp.groups.push(d);
+        }
+    }
+    let with_operations = header.request_api_version >= 3 && req.include_authorized_operations;
+    for gid in authorized {
         let mut d = DescribedGroup::default();
         d.group_id = gid.clone();
         d.authorized_operations = i32::MIN;
@@ -52,6 +69,9 @@ pub async fn handle(
                     })
                     .collect();
             }
+        }
+        if with_operations {
+            d.authorized_operations = enforce::operations(ctx, conn, ResourceType::Group, gid);
         }
         resp.groups.push(d);
     }

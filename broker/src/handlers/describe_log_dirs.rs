@@ -14,7 +14,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// `(total, usable)` bytes of the file system holding `dir`, or -1s.
 fn fs_space(dir: &std::path::Path) -> (i64, i64) {
@@ -29,10 +31,16 @@ fn fs_space(dir: &std::path::Path) -> (i64, i64) {
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: DescribeLogDirsRequest,
 ) -> Result<DescribeLogDirsResponse> {
     let version = header.request_api_version;
+    if !enforce::cluster(ctx, conn, Operation::Describe) {
+        let mut resp = DescribeLogDirsResponse::default();
+        resp.error_code = denied_error(ResourceType::Cluster).code();
+        return Ok(resp);
+    }
     let rm = ctx.replicas()?;
     let wanted = |topic: &str, p: i32| match &req.topics {
         None => true,

@@ -25,14 +25,17 @@ use kafka_protocol::protocol::StrBytes;
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::metadata::validate_topic_name;
 use crate::replica::partition::codes;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: DescribeProducersRequest,
 ) -> Result<DescribeProducersResponse> {
@@ -44,6 +47,9 @@ pub async fn handle(
         tr.name = t.name.clone();
         let topic_error = match validate_topic_name(t.name.as_str()) {
             Err(msg) => Some((INVALID_TOPIC_EXCEPTION, Some(msg))),
+            Ok(()) if !enforce::allow(ctx, conn, Operation::Read, ResourceType::Topic, &t.name) => {
+                Some((denied_error(ResourceType::Topic).code(), None))
+            }
             Ok(()) if !snap.contains_topic(t.name.as_str()) => {
                 Some((codes::UNKNOWN_TOPIC_OR_PARTITION, None))
             }
@@ -102,6 +108,9 @@ pub async fn handle(
 fn default_message(code: i16) -> &'static str {
     match code {
         codes::UNKNOWN_TOPIC_OR_PARTITION => "This server does not host this topic-partition.",
+        c if c == denied_error(ResourceType::Topic).code() => {
+            enforce::denied_message(ResourceType::Topic)
+        }
         _ => "",
     }
 }
@@ -136,9 +145,14 @@ mod tests {
         tr.partition_indexes = vec![0];
         let mut req = DescribeProducersRequest::default();
         req.topics = vec![tr];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         let p = &resp.topics[0].partitions[0];
         // "t" is not in this context's metadata cache.
         assert_eq!(p.error_code, codes::UNKNOWN_TOPIC_OR_PARTITION);
@@ -156,9 +170,14 @@ mod tests {
         tr.partition_indexes = vec![0];
         let mut req = DescribeProducersRequest::default();
         req.topics = vec![tr];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         assert_eq!(
             resp.topics[0].partitions[0].error_code,
             INVALID_TOPIC_EXCEPTION

@@ -11,16 +11,32 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: DescribeTransactionsRequest,
 ) -> Result<DescribeTransactionsResponse> {
     crate::coordinator::txn::sync_partition_count(ctx);
     let mut resp = DescribeTransactionsResponse::default();
     for id in req.transactional_ids {
+        if !enforce::allow(
+            ctx,
+            conn,
+            Operation::Describe,
+            ResourceType::TransactionalId,
+            &id,
+        ) {
+            let mut s = TransactionState::default();
+            s.transactional_id = id;
+            s.error_code = denied_error(ResourceType::TransactionalId).code();
+            resp.transaction_states.push(s);
+            continue;
+        }
         let d = ctx.txns.describe(&id.0);
         let mut s = TransactionState::default();
         s.transactional_id = id;
@@ -30,7 +46,11 @@ pub async fn handle(
         s.transaction_start_time_ms = d.start_ms;
         s.producer_id = ProducerId(d.producer_id);
         s.producer_epoch = d.producer_epoch;
+        // Only the partitions of topics the principal may describe.
         for (topic, p) in d.partitions {
+            if !enforce::allow(ctx, conn, Operation::Describe, ResourceType::Topic, &topic) {
+                continue;
+            }
             if s.topics.last().is_none_or(|t| t.topic.0.as_str() != topic) {
                 let mut t = TopicData::default();
                 t.topic = TopicName(StrBytes::from_string(topic));

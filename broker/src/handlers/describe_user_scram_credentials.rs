@@ -22,7 +22,9 @@ use samsa_common::zk::znodes::{
 };
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const UNKNOWN_SERVER_ERROR: i16 = -1;
 
@@ -50,10 +52,27 @@ fn result(user: &str, code: i16, msg: Option<String>) -> DescribeUserScramCreden
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: DescribeUserScramCredentialsRequest,
 ) -> Result<DescribeUserScramCredentialsResponse> {
     let mut resp = DescribeUserScramCredentialsResponse::default();
+    if !enforce::cluster(ctx, conn, Operation::Describe) {
+        // Kafka's `getErrorResponse`: the error at the top and once per requested user
+        // (without the name).
+        let code = denied_error(ResourceType::Cluster).code();
+        let msg = enforce::denied_message(ResourceType::Cluster);
+        resp.error_code = code;
+        resp.error_message = Some(StrBytes::from_static_str(msg));
+        for _ in req.users.iter().flatten() {
+            resp.results.push(
+                DescribeUserScramCredentialsResult::default()
+                    .with_error_code(code)
+                    .with_error_message(Some(StrBytes::from_static_str(msg))),
+            );
+        }
+        return Ok(resp);
+    }
     let Some(zk) = ctx.zk() else {
         resp.error_code = UNKNOWN_SERVER_ERROR;
         resp.error_message = Some(StrBytes::from_static_str("ZooKeeper session not available"));

@@ -16,7 +16,9 @@ use samsa_common::types::TopicPartition;
 use samsa_controller::ElectionResult;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const NOT_CONTROLLER: i16 = 41;
 const REQUEST_TIMED_OUT: i16 = 7;
@@ -61,6 +63,7 @@ async fn await_leaders(
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: ElectLeadersRequest,
 ) -> Result<ElectLeadersResponse> {
@@ -79,9 +82,17 @@ pub async fn handle(
             .collect()
     });
     let mut resp = ElectLeadersResponse::default();
-    let results = match ctx.controller.get() {
-        Some(c) => c.elect_leaders(partitions.clone(), election_type).await,
-        None => Err(NOT_CONTROLLER),
+    let authorized = enforce::cluster(ctx, conn, Operation::Alter);
+    let results = if !authorized {
+        // Kafka: the error at the top and on every requested partition.
+        let code = denied_error(ResourceType::Cluster).code();
+        resp.error_code = code;
+        Err(code)
+    } else {
+        match ctx.controller.get() {
+            Some(c) => c.elect_leaders(partitions.clone(), election_type).await,
+            None => Err(NOT_CONTROLLER),
+        }
     };
     let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     let per_partition: Vec<(TopicPartition, i16, Option<String>)> = match results {

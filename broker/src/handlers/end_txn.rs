@@ -7,14 +7,28 @@ use std::sync::Arc;
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, RequestHeader};
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::txn::codes::{INVALID_PRODUCER_EPOCH, PRODUCER_FENCED};
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: EndTxnRequest,
 ) -> Result<EndTxnResponse> {
+    let mut resp = EndTxnResponse::default();
+    if !enforce::allow(
+        ctx,
+        conn,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    ) {
+        resp.error_code = denied_error(ResourceType::TransactionalId).code();
+        return Ok(resp);
+    }
     crate::coordinator::txn::sync_partition_count(ctx);
     let code = ctx
         .txns
@@ -26,7 +40,6 @@ pub async fn handle(
             true,
         )
         .await;
-    let mut resp = EndTxnResponse::default();
     resp.error_code = if header.request_api_version < 2 && code == PRODUCER_FENCED {
         INVALID_PRODUCER_EPOCH
     } else {

@@ -30,6 +30,7 @@ use self::encode::{
 };
 use crate::broker::BrokerContext;
 use crate::connection::Chunk;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::log::config::{CompressionCodec, TopicCompression};
 use crate::log::down_convert::{down_convert, DownConvertError};
@@ -39,6 +40,7 @@ use crate::replica::fetch_session::{PartKey, PartitionAnswer, PartitionRequest};
 use crate::replica::manager::{now_ms, FetchParams, FetchPartitionResult, FetchPartitionSpec};
 use crate::replica::partition::codes;
 use crate::replica::purgatory::wait_any;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// Record data of one partition: file ranges (zero-copy) or down-converted bytes.
 #[derive(Debug, Clone)]
@@ -68,6 +70,7 @@ pub fn replica_id_of(req: &FetchRequest, version: i16) -> i32 {
 /// Handle a Fetch request; returns the encoded response *body*.
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: FetchRequest,
 ) -> Result<Vec<Chunk>> {
@@ -162,11 +165,31 @@ pub async fn handle(
         }
     };
 
+    // Followers need CLUSTER_ACTION (else every partition is refused), consumers READ on
+    // each topic; refused partitions are not read.
+    let follower_refused =
+        params.is_follower() && !enforce::cluster(ctx, conn, Operation::ClusterAction);
+    let readable = if params.is_follower() {
+        enforce::Allowed::All
+    } else {
+        enforce::filter(
+            ctx,
+            conn,
+            Operation::Read,
+            ResourceType::Topic,
+            fctx.partitions
+                .iter()
+                .filter(|(k, _)| !k.topic.is_empty())
+                .map(|(k, _)| k.topic.as_str()),
+        )
+    };
+    let refused =
+        |k: &PartKey| follower_refused || (!k.topic.is_empty() && !readable.contains(&k.topic));
     // Partitions we can look up by name; unknown topic ids answer UNKNOWN_TOPIC_ID.
     let specs: Vec<FetchPartitionSpec> = fctx
         .partitions
         .iter()
-        .filter(|(k, _)| !k.topic.is_empty())
+        .filter(|(k, _)| !k.topic.is_empty() && !refused(k))
         .map(|(k, r)| FetchPartitionSpec {
             tp: TopicPartition::new(k.topic.clone(), k.partition),
             fetch_offset: r.fetch_offset,
@@ -229,7 +252,9 @@ pub async fn handle(
     let mut outs: Vec<(PartKey, PartitionOut<RecordsOut>)> =
         Vec::with_capacity(fctx.partitions.len());
     for (k, r) in &fctx.partitions {
-        let mut out = if k.topic.is_empty() {
+        let mut out = if refused(k) {
+            PartitionOut::error(k.partition, denied_error(ResourceType::Topic).code())
+        } else if k.topic.is_empty() {
             PartitionOut::error(k.partition, codes::UNKNOWN_TOPIC_ID)
         } else {
             match results.next() {
@@ -237,7 +262,7 @@ pub async fn handle(
                 None => PartitionOut::error(k.partition, codes::UNKNOWN_TOPIC_OR_PARTITION),
             }
         };
-        if version < 10 && !k.topic.is_empty() {
+        if version < 10 && !k.topic.is_empty() && !refused(k) {
             let tp = TopicPartition::new(k.topic.clone(), k.partition);
             if let Some(log) = rm.partition(&tp).and_then(|p| p.log()) {
                 out = maybe_convert(out, &log.config(), version, r.fetch_offset, &params);
@@ -450,9 +475,14 @@ mod tests {
         req.acks = acks;
         req.timeout_ms = 5000;
         req.topic_data = vec![t];
-        let resp = produce::handle(ctx, &header(ApiKey::Produce, 9), req)
-            .await
-            .expect("produce");
+        let resp = produce::handle(
+            ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &header(ApiKey::Produce, 9),
+            req,
+        )
+        .await
+        .expect("produce");
         resp.map(|r| {
             let p = &r.responses[0].partition_responses[0];
             (p.error_code, p.base_offset)
@@ -502,9 +532,14 @@ mod tests {
     }
 
     async fn fetch(ctx: &Arc<BrokerContext>, version: i16, req: FetchRequest) -> FetchResponse {
-        let chunks = handle(ctx, &header(ApiKey::Fetch, version), req)
-            .await
-            .expect("fetch");
+        let chunks = handle(
+            ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &header(ApiKey::Fetch, version),
+            req,
+        )
+        .await
+        .expect("fetch");
         let mut bytes = flatten(chunks);
         let resp = FetchResponse::decode(&mut bytes, version).expect("decode");
         assert!(bytes.is_empty());

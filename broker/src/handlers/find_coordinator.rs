@@ -15,6 +15,7 @@ use crate::broker::BrokerContext;
 use crate::connection::ConnInfo;
 use crate::coordinator::partition_for;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const NONE: i16 = 0;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
@@ -32,6 +33,12 @@ fn message(code: i16) -> &'static str {
         INVALID_REQUEST => {
             "This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker. See the broker logs for more details."
         }
+        c if c == denied_error(ResourceType::Group).code() => {
+            enforce::denied_message(ResourceType::Group)
+        }
+        c if c == denied_error(ResourceType::TransactionalId).code() => {
+            enforce::denied_message(ResourceType::TransactionalId)
+        }
         _ => "Unknown error.",
     }
 }
@@ -44,9 +51,27 @@ async fn lookup(
     key: &str,
 ) -> (i32, String, i32, i16) {
     let not_available = (-1, String::new(), -1, COORDINATOR_NOT_AVAILABLE);
+    // DESCRIBE on the key comes first (Kafka `getCoordinator`).
+    let refused = |rt| (-1, String::new(), -1, denied_error(rt).code());
     let topic = match key_type {
-        KEY_GROUP => "__consumer_offsets",
-        KEY_TRANSACTION => "__transaction_state",
+        KEY_GROUP => {
+            if !enforce::allow(ctx, conn, Operation::Describe, ResourceType::Group, key) {
+                return refused(ResourceType::Group);
+            }
+            "__consumer_offsets"
+        }
+        KEY_TRANSACTION => {
+            if !enforce::allow(
+                ctx,
+                conn,
+                Operation::Describe,
+                ResourceType::TransactionalId,
+                key,
+            ) {
+                return refused(ResourceType::TransactionalId);
+            }
+            "__transaction_state"
+        }
         _ => return (-1, String::new(), -1, INVALID_REQUEST),
     };
     let snap = ctx.metadata_cache.snapshot();

@@ -20,6 +20,7 @@ use samsa_common::config::{topic_config_def, ConfigType};
 use samsa_common::zk::znodes::config_type;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::alter_configs::{
     alter_broker, alter_topic, duplicate_resources, Outcome, INVALID_CONFIG, INVALID_REQUEST,
@@ -28,6 +29,7 @@ use crate::handlers::alter_configs::{
 use crate::handlers::describe_configs::{
     api_message, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
 };
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// `AlterConfigOp.OpType` ids.
 pub const OP_SET: i8 = 0;
@@ -190,6 +192,7 @@ async fn alter_one_topic(
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: IncrementalAlterConfigsRequest,
 ) -> Result<IncrementalAlterConfigsResponse> {
@@ -222,8 +225,16 @@ pub async fn handle(
                 )),
             )
         } else if res.resource_type == RESOURCE_BROKER_LOGGER {
-            // Done entirely in Kafka's preprocessing step, so no duplicate-key check.
-            alter_loggers(ctx.broker_id, name, &res.configs, req.validate_only)
+            // Done entirely in Kafka's preprocessing step, so no duplicate-key check; the
+            // cluster's ALTER_CONFIGS is checked before the resource.
+            if enforce::cluster(ctx, conn, Operation::AlterConfigs) {
+                alter_loggers(ctx.broker_id, name, &res.configs, req.validate_only)
+            } else {
+                (
+                    denied_error(ResourceType::Cluster).code(),
+                    Some(enforce::denied_message(ResourceType::Cluster).into()),
+                )
+            }
         } else if keys.iter().collect::<HashSet<_>>().len() != keys.len() {
             (
                 INVALID_REQUEST,
@@ -231,8 +242,25 @@ pub async fn handle(
             )
         } else {
             match res.resource_type {
-                RESOURCE_TOPIC => alter_one_topic(ctx, name, &res.configs, req.validate_only).await,
-                RESOURCE_BROKER => alter_broker(ctx, name, &keys),
+                RESOURCE_TOPIC => {
+                    if enforce::allow(
+                        ctx,
+                        conn,
+                        Operation::AlterConfigs,
+                        ResourceType::Topic,
+                        name,
+                    ) {
+                        alter_one_topic(ctx, name, &res.configs, req.validate_only).await
+                    } else {
+                        (denied_error(ResourceType::Topic).code(), None)
+                    }
+                }
+                RESOURCE_BROKER => alter_broker(
+                    ctx,
+                    name,
+                    &keys,
+                    enforce::cluster(ctx, conn, Operation::AlterConfigs),
+                ),
                 other => (
                     INVALID_REQUEST,
                     Some(format!("Unknown resource type {other}")),

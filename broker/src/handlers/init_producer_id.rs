@@ -14,14 +14,17 @@ use kafka_protocol::messages::{
 use tracing::warn;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::txn::codes::{INVALID_PRODUCER_EPOCH, PRODUCER_FENCED};
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const INVALID_REQUEST: i16 = 42;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: InitProducerIdRequest,
 ) -> Result<InitProducerIdResponse> {
@@ -29,6 +32,27 @@ pub async fn handle(
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
+    // Authorization first: WRITE on the transactional id, or for an idempotent producer
+    // IDEMPOTENT_WRITE on the cluster or WRITE on some topic (Kafka 3.x).
+    let authorized = match req.transactional_id.as_ref() {
+        Some(txn_id) => enforce::allow(
+            ctx,
+            conn,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            txn_id,
+        )
+        .then_some(())
+        .ok_or(ResourceType::TransactionalId),
+        None => (enforce::cluster(ctx, conn, Operation::IdempotentWrite)
+            || enforce::any_resource(ctx, conn, Operation::Write, ResourceType::Topic))
+        .then_some(())
+        .ok_or(ResourceType::Cluster),
+    };
+    if let Err(rt) = authorized {
+        resp.error_code = denied_error(rt).code();
+        return Ok(resp);
+    }
     // The current producer id and epoch (KIP-360) come as a pair or not at all.
     let expected = match (req.producer_id.0, req.producer_epoch) {
         (-1, -1) => None,

@@ -10,6 +10,7 @@ use crate::broker::BrokerContext;
 use crate::connection::ConnInfo;
 use crate::coordinator::group::{coordinator_error, JoinArgs, JoinResult};
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -19,6 +20,14 @@ pub async fn handle(
 ) -> Result<JoinGroupResponse> {
     let v = header.request_api_version;
     let gid = req.group_id.0.to_string();
+    if !enforce::allow(ctx, conn, Operation::Read, ResourceType::Group, &gid) {
+        // Kafka's `JoinGroupRequest.getErrorResponse`.
+        let mut resp = JoinGroupResponse::default();
+        resp.error_code = denied_error(ResourceType::Group).code();
+        resp.generation_id = -1;
+        resp.protocol_name = (v < 7).then(StrBytes::default);
+        return Ok(resp);
+    }
     let r = match coordinator_error(ctx, &gid) {
         Some(code) => JoinResult {
             error: code,

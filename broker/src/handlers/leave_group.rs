@@ -7,17 +7,24 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse, RequestHea
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::group::coordinator_error;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: LeaveGroupRequest,
 ) -> Result<LeaveGroupResponse> {
     let v = header.request_api_version;
     let gid = req.group_id.0.to_string();
     let mut resp = LeaveGroupResponse::default();
+    if !enforce::allow(ctx, conn, Operation::Read, ResourceType::Group, &gid) {
+        resp.error_code = denied_error(ResourceType::Group).code();
+        return Ok(resp);
+    }
     if let Some(code) = coordinator_error(ctx, &gid) {
         resp.error_code = code;
         return Ok(resp);

@@ -9,11 +9,14 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse, R
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::group::codes;
 use crate::error::Result;
+use crate::security::authorizer::{enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: ListGroupsRequest,
 ) -> Result<ListGroupsResponse> {
@@ -29,7 +32,15 @@ pub async fn handle(
     if !type_ok {
         return Ok(resp);
     }
+    // With DESCRIBE on the cluster every group is listed, else those the principal may
+    // describe.
+    let all = enforce::cluster(ctx, conn, Operation::Describe);
     let mut groups = ctx.groups.list_groups();
+    if !all {
+        groups.retain(|(id, _, _)| {
+            enforce::allow(ctx, conn, Operation::Describe, ResourceType::Group, id)
+        });
+    }
     groups.sort_by(|a, b| a.0.cmp(&b.0));
     for (id, ptype, state) in groups {
         if !req.states_filter.is_empty()

@@ -12,14 +12,17 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, RequestH
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::replica::offsets::DEBUG_FOLLOWER_ID;
 use crate::replica::partition::codes;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const INVALID_REQUEST: i16 = 42;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: ListOffsetsRequest,
 ) -> Result<ListOffsetsResponse> {
@@ -36,9 +39,31 @@ pub async fn handle(
     };
     let mut seen = std::collections::HashSet::new();
     let mut resp = ListOffsetsResponse::default();
+    // DESCRIBE on each topic; Kafka answers the refused topics after the others.
+    let describable = enforce::filter(
+        ctx,
+        conn,
+        Operation::Describe,
+        ResourceType::Topic,
+        req.topics.iter().map(|t| t.name.0.as_str()),
+    );
+    let mut refused_topics = Vec::new();
     for t in &req.topics {
         let mut tr = ListOffsetsTopicResponse::default();
         tr.name = t.name.clone();
+        if !describable.contains(t.name.0.as_str()) {
+            for p in &t.partitions {
+                let mut pr = ListOffsetsPartitionResponse::default();
+                pr.partition_index = p.partition_index;
+                pr.timestamp = -1;
+                pr.offset = -1;
+                pr.leader_epoch = -1;
+                pr.error_code = denied_error(ResourceType::Topic).code();
+                tr.partitions.push(pr);
+            }
+            refused_topics.push(tr);
+            continue;
+        }
         for p in &t.partitions {
             let tp = TopicPartition::new(t.name.to_string(), p.partition_index);
             let mut pr = ListOffsetsPartitionResponse::default();
@@ -85,5 +110,6 @@ pub async fn handle(
         }
         resp.topics.push(tr);
     }
+    resp.topics.extend(refused_topics);
     Ok(resp)
 }

@@ -14,7 +14,9 @@ use kafka_protocol::protocol::StrBytes;
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const NOT_CONTROLLER: i16 = 41;
 
@@ -24,9 +26,32 @@ fn ids(v: &[i32]) -> Vec<KBrokerId> {
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: ListPartitionReassignmentsRequest,
 ) -> Result<ListPartitionReassignmentsResponse> {
+    if !enforce::cluster(ctx, conn, Operation::Describe) {
+        let mut resp = ListPartitionReassignmentsResponse::default();
+        resp.error_code = denied_error(ResourceType::Cluster).code();
+        resp.error_message = Some(StrBytes::from_static_str(
+            crate::handlers::alter_partition_reassignments::NOT_AUTHORIZED,
+        ));
+        for t in req.topics.iter().flatten() {
+            let mut tr = OngoingTopicReassignment::default();
+            tr.name = t.name.clone();
+            tr.partitions = t
+                .partition_indexes
+                .iter()
+                .map(|p| {
+                    let mut op = OngoingPartitionReassignment::default();
+                    op.partition_index = *p;
+                    op
+                })
+                .collect();
+            resp.topics.push(tr);
+        }
+        return Ok(resp);
+    }
     let partitions: Option<Vec<TopicPartition>> = req.topics.as_ref().map(|ts| {
         ts.iter()
             .flat_map(|t| {

@@ -11,10 +11,13 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: ListTransactionsRequest,
 ) -> Result<ListTransactionsResponse> {
@@ -31,6 +34,15 @@ pub async fn handle(
     resp.error_code = code;
     resp.unknown_state_filters = unknown.into_iter().map(StrBytes::from_string).collect();
     for (id, pid, state) in listed {
+        if !enforce::allow(
+            ctx,
+            conn,
+            Operation::Describe,
+            ResourceType::TransactionalId,
+            &id,
+        ) {
+            continue;
+        }
         let mut s = TransactionState::default();
         s.transactional_id = TransactionalId(StrBytes::from_string(id));
         s.producer_id = ProducerId(pid);

@@ -22,6 +22,7 @@ use crate::broker::BrokerContext;
 use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::metadata_cache::MetadataSnapshot;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// Kafka's internal topics.
 pub const GROUP_METADATA_TOPIC: &str = "__consumer_offsets";
@@ -136,7 +137,43 @@ pub async fn handle(
     let allow_auto_create =
         ctx.config.auto_create_topics_enable && req.allow_auto_topic_creation && !all_topics;
 
-    for name in &names {
+    // Only topics the principal may DESCRIBE are looked up: the others are left out of an
+    // all-topics answer and refused by name, so their existence is never disclosed.
+    let describable = enforce::filter(
+        ctx,
+        conn,
+        Operation::Describe,
+        ResourceType::Topic,
+        names.iter().map(String::as_str),
+    );
+    let (mut authorized, refused_describe): (Vec<&String>, Vec<&String>) =
+        names.iter().partition(|n| describable.contains(n));
+    // Auto-creation needs CREATE on the cluster or on the topic.
+    let mut refused_create: Vec<&String> = Vec::new();
+    if allow_auto_create && enforce::enabled(ctx) {
+        let missing: Vec<&String> = authorized
+            .iter()
+            .copied()
+            .filter(|n| !snap.topics.contains_key(n.as_str()))
+            .collect();
+        if !missing.is_empty() && !enforce::cluster(ctx, conn, Operation::Create) {
+            let creatable = enforce::filter(
+                ctx,
+                conn,
+                Operation::Create,
+                ResourceType::Topic,
+                missing.iter().map(|n| n.as_str()),
+            );
+            refused_create = missing
+                .into_iter()
+                .filter(|n| !creatable.contains(n))
+                .collect();
+            authorized.retain(|n| !refused_create.contains(n));
+        }
+    }
+    let first_described = topics_out.len();
+
+    for name in authorized {
         if let Some(t) = topic_metadata(
             &snap,
             name,
@@ -161,11 +198,35 @@ pub async fn handle(
         topics_out.push(t);
     }
 
-    if req.include_topic_authorized_operations {
-        for t in &mut topics_out {
-            if t.name.is_some() {
-                t.topic_authorized_operations = TOPIC_ALL_OPERATIONS;
+    if version >= 8 && req.include_topic_authorized_operations {
+        for t in &mut topics_out[first_described..] {
+            if let Some(name) = &t.name {
+                t.topic_authorized_operations =
+                    enforce::operations(ctx, conn, ResourceType::Topic, name);
             }
+        }
+    }
+    let refused = denied_error(ResourceType::Topic).code();
+    for name in refused_create {
+        let mut t = MetadataResponseTopic::default();
+        t.error_code = refused;
+        t.name = Some(TopicName(name.clone().into()));
+        t.is_internal = is_internal(name);
+        t.topic_authorized_operations = OPERATIONS_OMITTED;
+        topics_out.push(t);
+    }
+    if !all_topics {
+        for name in refused_describe {
+            let mut t = MetadataResponseTopic::default();
+            t.error_code = refused;
+            // Asked by id: the id is echoed (ids are not secret), the name is not.
+            if use_topic_ids {
+                t.topic_id = snap.topic_id(name).unwrap_or_default();
+            } else {
+                t.name = Some(TopicName(name.clone().into()));
+            }
+            t.topic_authorized_operations = OPERATIONS_OMITTED;
+            topics_out.push(t);
         }
     }
 
@@ -186,11 +247,12 @@ pub async fn handle(
     resp.cluster_id = ctx.cluster_id().map(Into::into);
     resp.controller_id = KBrokerId(snap.controller_id.unwrap_or(-1));
     resp.topics = topics_out;
-    resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
-        CLUSTER_ALL_OPERATIONS
-    } else {
-        OPERATIONS_OMITTED
-    };
+    resp.cluster_authorized_operations =
+        if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+            enforce::cluster_operations(ctx, conn)
+        } else {
+            OPERATIONS_OMITTED
+        };
     Ok(resp)
 }
 

@@ -13,17 +13,33 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, RequestHeader};
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::group::{codes, coordinator_error, now_ms, CommittedOffset};
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 use samsa_common::zk::session::CreateMode;
 use samsa_common::zk::znodes::ConsumerOffsetZNode;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: OffsetCommitRequest,
 ) -> Result<OffsetCommitResponse> {
     let gid = req.group_id.0.to_string();
+    if !enforce::allow(ctx, conn, Operation::Read, ResourceType::Group, &gid) {
+        return Ok(error_response(
+            &req,
+            denied_error(ResourceType::Group).code(),
+        ));
+    }
+    let topic_allowed = enforce::filter(
+        ctx,
+        conn,
+        Operation::Read,
+        ResourceType::Topic,
+        req.topics.iter().map(|t| t.name.0.as_str()),
+    );
     let v0 = header.request_api_version == 0;
     let group_error = if v0 {
         None
@@ -43,11 +59,14 @@ pub async fn handle(
         let mut rt = OffsetCommitResponseTopic::default();
         rt.name = t.name.clone();
         let known = snap.topics.get(t.name.0.as_str());
+        let authorized = topic_allowed.contains(t.name.0.as_str());
         for (pi, p) in t.partitions.iter().enumerate() {
             let mut rp = OffsetCommitResponsePartition::default();
             rp.partition_index = p.partition_index;
             let exists = known.is_some_and(|tm| tm.partitions.contains_key(&p.partition_index));
-            rp.error_code = if !exists {
+            rp.error_code = if !authorized {
+                denied_error(ResourceType::Topic).code()
+            } else if !exists {
                 codes::UNKNOWN_TOPIC_OR_PARTITION
             } else if v0 {
                 let md = p.committed_metadata.as_deref().unwrap_or("");
@@ -100,6 +119,23 @@ pub async fn handle(
         }
     }
     Ok(resp)
+}
+
+/// Every partition of the request with `code` (Kafka `OffsetCommitRequest.getErrorResponse`).
+fn error_response(req: &OffsetCommitRequest, code: i16) -> OffsetCommitResponse {
+    let mut resp = OffsetCommitResponse::default();
+    for t in &req.topics {
+        let mut rt = OffsetCommitResponseTopic::default();
+        rt.name = t.name.clone();
+        for p in &t.partitions {
+            let mut rp = OffsetCommitResponsePartition::default();
+            rp.partition_index = p.partition_index;
+            rp.error_code = code;
+            rt.partitions.push(rp);
+        }
+        resp.topics.push(rt);
+    }
+    resp
 }
 
 /// Kafka's `setOrCreateConsumerOffset`: set the znode, creating it (and its parents) if missing.

@@ -17,8 +17,10 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, RequestH
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::group::{codes, coordinator_error, CommittedOffset};
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 use samsa_common::zk::znodes::ConsumerOffsetZNode;
 
 type Rows = Vec<((String, i32), Option<CommittedOffset>, i16)>;
@@ -44,6 +46,60 @@ fn fetch(
     )
 }
 
+/// [`fetch`] behind Kafka's checks: DESCRIBE on the group (else GROUP_AUTHORIZATION_FAILED
+/// and nothing else), then DESCRIBE on each topic: named topics the principal may not describe
+/// answer TOPIC_AUTHORIZATION_FAILED, and an all-topics fetch leaves them out.
+fn fetch_authorized(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
+    gid: &str,
+    wanted: Option<Vec<(String, i32)>>,
+    require_stable: bool,
+) -> (i16, Rows) {
+    if !enforce::allow(ctx, conn, Operation::Describe, ResourceType::Group, gid) {
+        return (denied_error(ResourceType::Group).code(), Vec::new());
+    }
+    if !enforce::enabled(ctx) {
+        return fetch(ctx, gid, wanted, require_stable);
+    }
+    let refused = denied_error(ResourceType::Topic).code();
+    match wanted {
+        None => {
+            let (code, mut rows) = fetch(ctx, gid, None, require_stable);
+            if code == codes::NONE {
+                let names: Vec<String> = rows.iter().map(|((t, _), _, _)| t.clone()).collect();
+                let allowed = enforce::filter(
+                    ctx,
+                    conn,
+                    Operation::Describe,
+                    ResourceType::Topic,
+                    names.iter().map(String::as_str),
+                );
+                rows.retain(|((t, _), _, _)| allowed.contains(t));
+            }
+            (code, rows)
+        }
+        Some(wanted) => {
+            let allowed = enforce::filter(
+                ctx,
+                conn,
+                Operation::Describe,
+                ResourceType::Topic,
+                wanted.iter().map(|(t, _)| t.as_str()),
+            );
+            let (ok, denied): (Vec<_>, Vec<_>) = wanted
+                .iter()
+                .cloned()
+                .partition(|(t, _)| allowed.contains(t));
+            let (code, mut rows) = fetch(ctx, gid, Some(ok), require_stable);
+            if code == codes::NONE {
+                rows.extend(denied.into_iter().map(|k| (k, None, refused)));
+            }
+            (code, rows)
+        }
+    }
+}
+
 type ByTopic = BTreeMap<String, Vec<(i32, Option<CommittedOffset>, i16)>>;
 
 fn by_topic(rows: Rows) -> ByTopic {
@@ -56,6 +112,7 @@ fn by_topic(rows: Rows) -> ByTopic {
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: OffsetFetchRequest,
 ) -> Result<OffsetFetchResponse> {
@@ -72,7 +129,8 @@ pub async fn handle(
                     })
                     .collect()
             });
-            let (code, rows) = fetch(ctx, &g.group_id.0, wanted, req.require_stable);
+            let (code, rows) =
+                fetch_authorized(ctx, conn, &g.group_id.0, wanted, req.require_stable);
             let mut rg = OffsetFetchResponseGroup::default();
             rg.group_id = g.group_id.clone();
             rg.error_code = code;
@@ -97,7 +155,7 @@ pub async fn handle(
         return Ok(resp);
     }
     if v == 0 {
-        return Ok(fetch_from_zk(ctx, &req).await);
+        return Ok(fetch_from_zk(ctx, conn, &req).await);
     }
     let wanted = req.topics.as_ref().map(|ts| {
         ts.iter()
@@ -108,7 +166,13 @@ pub async fn handle(
             })
             .collect()
     });
-    let (code, rows) = fetch(ctx, &req.group_id.0, wanted, v >= 7 && req.require_stable);
+    let (code, rows) = fetch_authorized(
+        ctx,
+        conn,
+        &req.group_id.0,
+        wanted,
+        v >= 7 && req.require_stable,
+    );
     for (t, ps) in by_topic(rows) {
         let mut rt = OffsetFetchResponseTopic::default();
         rt.name = TopicName(StrBytes::from_string(t));
@@ -136,11 +200,37 @@ pub async fn handle(
     Ok(resp)
 }
 
-async fn fetch_from_zk(ctx: &Arc<BrokerContext>, req: &OffsetFetchRequest) -> OffsetFetchResponse {
+async fn fetch_from_zk(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
+    req: &OffsetFetchRequest,
+) -> OffsetFetchResponse {
     let snap = ctx.metadata_cache.snapshot();
     let zk = ctx.zk();
     let mut resp = OffsetFetchResponse::default();
+    // Kafka's v0 error response: every partition with the group's refusal.
+    let group_denied = !enforce::allow(
+        ctx,
+        conn,
+        Operation::Describe,
+        ResourceType::Group,
+        &req.group_id.0,
+    );
+    let allowed = enforce::filter(
+        ctx,
+        conn,
+        Operation::Describe,
+        ResourceType::Topic,
+        req.topics.iter().flatten().map(|t| t.name.0.as_str()),
+    );
     for t in req.topics.iter().flatten() {
+        let refused = if group_denied {
+            Some(denied_error(ResourceType::Group).code())
+        } else if !allowed.contains(t.name.0.as_str()) {
+            Some(denied_error(ResourceType::Topic).code())
+        } else {
+            None
+        };
         let mut rt = OffsetFetchResponseTopic::default();
         rt.name = t.name.clone();
         for p in &t.partition_indexes {
@@ -150,6 +240,11 @@ async fn fetch_from_zk(ctx: &Arc<BrokerContext>, req: &OffsetFetchRequest) -> Of
             rp.committed_leader_epoch = -1;
             rp.metadata = Some(StrBytes::from_static_str(""));
             rp.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
+            if let Some(code) = refused {
+                rp.error_code = code;
+                rt.partitions.push(rp);
+                continue;
+            }
             let known = snap
                 .topics
                 .get(t.name.0.as_str())

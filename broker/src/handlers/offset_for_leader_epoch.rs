@@ -15,12 +15,15 @@ use kafka_protocol::messages::{
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::replica::offsets::DEBUG_FOLLOWER_ID;
 use crate::replica::partition::codes;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: OffsetForLeaderEpochRequest,
 ) -> Result<OffsetForLeaderEpochResponse> {
@@ -31,9 +34,35 @@ pub async fn handle(
     let replica_id = if version >= 3 { req.replica_id.0 } else { 0 };
     let leader_only = replica_id != DEBUG_FOLLOWER_ID;
     let mut resp = OffsetForLeaderEpochResponse::default();
+    // CLUSTER_ACTION (followers) covers every topic; else DESCRIBE on each (consumers,
+    // KIP-320). Kafka answers the refused topics after the others.
+    let describable = if enforce::cluster(ctx, conn, Operation::ClusterAction) {
+        enforce::Allowed::All
+    } else {
+        enforce::filter(
+            ctx,
+            conn,
+            Operation::Describe,
+            ResourceType::Topic,
+            req.topics.iter().map(|t| t.topic.0.as_str()),
+        )
+    };
+    let mut refused_topics = Vec::new();
     for t in &req.topics {
         let mut tr = OffsetForLeaderTopicResult::default();
         tr.topic = t.topic.clone();
+        if !describable.contains(t.topic.0.as_str()) {
+            for p in &t.partitions {
+                let mut e = EpochEndOffset::default();
+                e.partition = p.partition;
+                e.error_code = denied_error(ResourceType::Topic).code();
+                e.leader_epoch = -1;
+                e.end_offset = -1;
+                tr.partitions.push(e);
+            }
+            refused_topics.push(tr);
+            continue;
+        }
         for p in &t.partitions {
             let tp = TopicPartition::new(t.topic.to_string(), p.partition);
             let mut e = EpochEndOffset::default();
@@ -60,5 +89,6 @@ pub async fn handle(
         }
         resp.topics.push(tr);
     }
+    resp.topics.extend(refused_topics);
     Ok(resp)
 }

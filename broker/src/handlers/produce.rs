@@ -25,6 +25,7 @@ use kafka_protocol::protocol::StrBytes;
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::log::batch::{BatchHeader, MAGIC_OFFSET};
 use crate::log::producer_state::VerificationGuard;
@@ -33,6 +34,7 @@ use crate::log::AppendOrigin;
 use crate::replica::manager::{ProducePartitionResult, ReplicaManager};
 use crate::replica::partition::codes;
 use crate::replica::txn_verification::{coordinator_for, produce_error};
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
 const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
@@ -186,15 +188,84 @@ async fn verify_transaction(
     failed
 }
 
+/// Kafka `RequestUtils.hasTransactionalRecords`: the first batch of some partition is
+/// transactional.
+fn has_transactional_records(req: &ProduceRequest) -> bool {
+    req.topic_data.iter().any(|t| {
+        t.partition_data.iter().any(|p| {
+            p.records
+                .as_deref()
+                .and_then(BatchHeader::parse)
+                .is_some_and(|h| h.magic == 2 && h.is_transactional())
+        })
+    })
+}
+
+/// Every partition refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (Kafka
+/// `ProduceRequest.getErrorResponse`: offsets -1, the error's message from v8).
+fn refuse_all(req: &ProduceRequest, version: i16) -> ProduceResponse {
+    let code = denied_error(ResourceType::TransactionalId).code();
+    let mut resp = ProduceResponse::default();
+    for t in &req.topic_data {
+        let mut tr = TopicProduceResponse::default();
+        tr.name = t.name.clone();
+        for p in &t.partition_data {
+            let mut pr = PartitionProduceResponse::default();
+            pr.index = p.index;
+            pr.error_code = code;
+            pr.base_offset = -1;
+            pr.log_append_time_ms = -1;
+            pr.log_start_offset = -1;
+            if version >= 8 {
+                pr.error_message = Some(StrBytes::from_static_str(enforce::denied_message(
+                    ResourceType::TransactionalId,
+                )));
+            }
+            tr.partition_responses.push(pr);
+        }
+        resp.responses.push(tr);
+    }
+    resp
+}
+
 /// Handle a Produce request. `Ok(None)` means no response (acks=0).
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: ProduceRequest,
 ) -> Result<Option<ProduceResponse>> {
     let version = header.request_api_version;
     let rm = ctx.replicas()?.clone();
     let acks = req.acks;
+
+    // Transactional records need a transactional id the principal may WRITE (Kafka checks
+    // this even without an authorizer: transactional records without an id are refused).
+    let txn_authorized = req.transactional_id.as_ref().is_some_and(|id| {
+        enforce::allow(
+            ctx,
+            conn,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            id,
+        )
+    });
+    if !txn_authorized && has_transactional_records(&req) {
+        if acks == 0 {
+            // No response to carry the error: Kafka closes the connection.
+            return Err(crate::error::Error::InvalidRequest(
+                "transactional produce not authorized (acks=0)".into(),
+            ));
+        }
+        return Ok(Some(refuse_all(&req, version)));
+    }
+    let writable = enforce::filter(
+        ctx,
+        conn,
+        Operation::Write,
+        ResourceType::Topic,
+        req.topic_data.iter().map(|t| t.name.0.as_str()),
+    );
 
     // Results keyed by (topic index, partition index) in request order.
     let mut results: HashMap<(usize, usize), ProducePartitionResult> = HashMap::new();
@@ -203,10 +274,16 @@ pub async fn handle(
     let valid_acks = matches!(acks, -1..=1);
 
     for (ti, t) in req.topic_data.iter().enumerate() {
+        let authorized = writable.contains(t.name.0.as_str());
         for (pi, p) in t.partition_data.iter().enumerate() {
             let tp = TopicPartition::new(t.name.to_string(), p.index);
             let records: Bytes = p.records.clone().unwrap_or_default();
-            let res = if !valid_acks {
+            let res = if !authorized {
+                Some(ProducePartitionResult::error(
+                    denied_error(ResourceType::Topic).code(),
+                    None,
+                ))
+            } else if !valid_acks {
                 Some(ProducePartitionResult::error(
                     codes::INVALID_REQUIRED_ACKS,
                     None,
@@ -304,6 +381,13 @@ pub async fn handle(
     }
 
     if acks == 0 {
+        // Kafka closes an acks=0 connection whose request failed; done here for refusals.
+        let refused = denied_error(ResourceType::Topic).code();
+        if results.values().any(|r| r.error_code == refused) {
+            return Err(crate::error::Error::InvalidRequest(
+                "produce to a topic not authorized for WRITE (acks=0)".into(),
+            ));
+        }
         return Ok(None);
     }
 
@@ -435,10 +519,15 @@ mod tests {
         let mut h = RequestHeader::default();
         h.request_api_key = ApiKey::Produce as i16;
         h.request_api_version = version;
-        let resp = handle(ctx, &h, req)
-            .await
-            .expect("produce")
-            .expect("acks=1");
+        let resp = handle(
+            ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &h,
+            req,
+        )
+        .await
+        .expect("produce")
+        .expect("acks=1");
         resp.responses[0].partition_responses[0].clone()
     }
 
@@ -482,10 +571,15 @@ mod tests {
         let mut h = RequestHeader::default();
         h.request_api_key = ApiKey::Produce as i16;
         h.request_api_version = version;
-        let resp = handle(ctx, &h, req)
-            .await
-            .expect("produce")
-            .expect("acks=1");
+        let resp = handle(
+            ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &h,
+            req,
+        )
+        .await
+        .expect("produce")
+        .expect("acks=1");
         resp.responses[0]
             .partition_responses
             .iter()
@@ -515,10 +609,26 @@ mod tests {
         // COORDINATOR_NOT_AVAILABLE reaches the producer as NOT_ENOUGH_REPLICAS.
         let codes = produce_txn(&ctx, 11, Some("tx"), vec![(0, txn_records(1, 0, 0))]).await;
         assert_eq!(codes, vec![codes::NOT_ENOUGH_REPLICAS]);
-        // Without a transactional id nothing is verified; this test's standalone log has
-        // verification off, so the batch opens a transaction (a broker's log would refuse it).
+        // Transactional records without a transactional id are refused, as Kafka does.
         let codes = produce_txn(&ctx, 9, None, vec![(0, txn_records(1, 0, 0))]).await;
-        assert_eq!(codes, vec![codes::NONE]);
+        assert_eq!(codes, vec![53], "TRANSACTIONAL_ID_AUTHORIZATION_FAILED");
+        // Open the producer's transaction with a direct append (this test's standalone log
+        // has verification off).
+        let out = ctx
+            .replicas()
+            .expect("rm")
+            .append_records_now_verified(
+                1,
+                AppendOrigin::Client,
+                vec![(
+                    TopicPartition::new("t", 0),
+                    BytesMut::from(&txn_records(1, 0, 0)[..]),
+                    VerificationGuard::SENTINEL,
+                )],
+            )
+            .wait(5_000)
+            .await;
+        assert_eq!(out[0].1.error_code, codes::NONE);
         // The open transaction needs no verification for its next batch.
         let codes = produce_txn(&ctx, 9, Some("tx"), vec![(0, txn_records(1, 0, 2))]).await;
         assert_eq!(codes, vec![codes::NONE]);

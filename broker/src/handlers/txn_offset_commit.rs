@@ -24,20 +24,48 @@ use kafka_protocol::messages::{RequestHeader, TxnOffsetCommitRequest, TxnOffsetC
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::coordinator::group::{
     codes, commit_error, coordinator_error, now_ms, CommittedOffset, TxnWrite,
 };
 use crate::error::Result;
 use crate::log::producer_state::VerificationGuard;
 use crate::replica::txn_verification::coordinator_for;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: TxnOffsetCommitRequest,
 ) -> Result<TxnOffsetCommitResponse> {
     let version = header.request_api_version;
     let gid = req.group_id.0.to_string();
+    // WRITE on the transactional id, then READ on the group: either refusal answers every
+    // partition (Kafka `TxnOffsetCommitRequest.getErrorResponse`).
+    let refused = if !enforce::allow(
+        ctx,
+        conn,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    ) {
+        Some(ResourceType::TransactionalId)
+    } else if !enforce::allow(ctx, conn, Operation::Read, ResourceType::Group, &gid) {
+        Some(ResourceType::Group)
+    } else {
+        None
+    };
+    if let Some(rt) = refused {
+        return Ok(error_response(&req, denied_error(rt).code()));
+    }
+    let topic_allowed = enforce::filter(
+        ctx,
+        conn,
+        Operation::Read,
+        ResourceType::Topic,
+        req.topics.iter().map(|t| t.name.0.as_str()),
+    );
     let group_error = coordinator_error(ctx, &gid);
     let now = now_ms();
     let snap = ctx.metadata_cache.snapshot();
@@ -48,11 +76,14 @@ pub async fn handle(
         let mut rt = TxnOffsetCommitResponseTopic::default();
         rt.name = t.name.clone();
         let known = snap.topics.get(t.name.0.as_str());
+        let authorized = topic_allowed.contains(t.name.0.as_str());
         for (pi, p) in t.partitions.iter().enumerate() {
             let mut rp = TxnOffsetCommitResponsePartition::default();
             rp.partition_index = p.partition_index;
             let exists = known.is_some_and(|tm| tm.partitions.contains_key(&p.partition_index));
-            rp.error_code = if !exists {
+            rp.error_code = if !authorized {
+                denied_error(ResourceType::Topic).code()
+            } else if !exists {
                 codes::UNKNOWN_TOPIC_OR_PARTITION
             } else if let Some(e) = group_error {
                 e
@@ -121,6 +152,23 @@ pub async fn handle(
         resp.topics[ti].partitions[pi].error_code = code;
     }
     Ok(resp)
+}
+
+/// Every partition of the request with `code`.
+fn error_response(req: &TxnOffsetCommitRequest, code: i16) -> TxnOffsetCommitResponse {
+    let mut resp = TxnOffsetCommitResponse::default();
+    for t in &req.topics {
+        let mut rt = TxnOffsetCommitResponseTopic::default();
+        rt.name = t.name.clone();
+        for p in &t.partitions {
+            let mut rp = TxnOffsetCommitResponsePartition::default();
+            rp.partition_index = p.partition_index;
+            rp.error_code = code;
+            rt.partitions.push(rp);
+        }
+        resp.topics.push(rt);
+    }
+    resp
 }
 
 /// KIP-890 verification of the group's offsets partition: the guard to append with, or the

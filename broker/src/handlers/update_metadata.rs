@@ -12,7 +12,9 @@ use kafka_protocol::ResponseError;
 use tracing::{debug, warn};
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// Kafka `AbstractControlRequest.UNKNOWN_BROKER_EPOCH`: the request does not carry one.
 pub const UNKNOWN_BROKER_EPOCH: i64 = -1;
@@ -24,10 +26,15 @@ pub fn is_broker_epoch_stale(ctx: &BrokerContext, epoch_in_request: i64) -> bool
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     header: &RequestHeader,
     req: UpdateMetadataRequest,
 ) -> Result<UpdateMetadataResponse> {
     let mut resp = UpdateMetadataResponse::default();
+    if !enforce::cluster(ctx, conn, Operation::ClusterAction) {
+        resp.error_code = denied_error(ResourceType::Cluster).code();
+        return Ok(resp);
+    }
     if is_broker_epoch_stale(ctx, req.broker_epoch) {
         debug!(
             got = req.broker_epoch,

@@ -32,10 +32,12 @@ use kafka_protocol::records::{
 use samsa_common::types::TopicPartition;
 
 use crate::broker::BrokerContext;
+use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::log::AppendOrigin;
 use crate::replica::manager::now_ms;
 use crate::replica::partition::codes;
+use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// Name of the group coordinator's topic.
 const GROUP_METADATA_TOPIC: &str = "__consumer_offsets";
@@ -95,9 +97,14 @@ type ProducerErrors = Vec<(String, i32, i16, i64)>;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    conn: &ConnInfo,
     _header: &RequestHeader,
     req: WriteTxnMarkersRequest,
 ) -> Result<WriteTxnMarkersResponse> {
+    // Kafka asks for ALTER on the cluster first, then CLUSTER_ACTION.
+    let authorized = enforce::cluster(ctx, conn, Operation::Alter)
+        || enforce::cluster(ctx, conn, Operation::ClusterAction);
+    let denied = denied_error(ResourceType::Cluster).code();
     let rm = ctx.replicas()?.clone();
     let timeout = ctx.config.request_timeout_ms;
     let now = now_ms() as i64;
@@ -113,6 +120,10 @@ pub async fn handle(
         for t in &marker.topics {
             for &p in &t.partition_indexes {
                 let tp = TopicPartition::new(t.name.to_string(), p);
+                if !authorized {
+                    slots.push((tp.topic, p, denied, -1));
+                    continue;
+                }
                 let has_local_log = rm
                     .partition(&tp)
                     .is_some_and(|part| !part.is_offline() && part.log().is_some());
@@ -313,9 +324,14 @@ mod tests {
 
         let mut req = WriteTxnMarkersRequest::default();
         req.markers = vec![marker(9, 0, false, 3, &[("t", 0), ("t", 7), ("other", 0)])];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         let mut got = codes_of(&resp);
         got.sort();
         assert_eq!(
@@ -341,9 +357,14 @@ mod tests {
         assert_eq!(out[0].1.error_code, codes::NONE);
         let mut req = WriteTxnMarkersRequest::default();
         req.markers = vec![marker(9, 0, true, 2, &[("t", 0)])];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         assert_eq!(codes_of(&resp), vec![(9, "t".into(), 0, 52)]);
         // A stale producer epoch is INVALID_PRODUCER_EPOCH; the current one commits.
         let mut req = WriteTxnMarkersRequest::default();
@@ -351,9 +372,14 @@ mod tests {
             marker(9, 0, true, 3, &[("t", 0)]),
             marker(9, 0, true, 3, &[("t", 0)]),
         ];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         assert_eq!(
             codes_of(&resp),
             vec![(9, "t".into(), 0, codes::NONE)],
@@ -362,9 +388,14 @@ mod tests {
         assert_eq!(log.last_stable_offset(), log.log_end_offset());
         let mut req = WriteTxnMarkersRequest::default();
         req.markers = vec![marker(9, -1, true, 3, &[("t", 0)])];
-        let resp = handle(&ctx, &RequestHeader::default(), req)
-            .await
-            .expect("ok");
+        let resp = handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &RequestHeader::default(),
+            req,
+        )
+        .await
+        .expect("ok");
         assert_eq!(codes_of(&resp), vec![(9, "t".into(), 0, 47)]);
         drop(logs);
     }

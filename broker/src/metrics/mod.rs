@@ -641,7 +641,12 @@ mod tests {
             0,
             9,
             Instant::now(),
-            crate::handlers::produce::handle(&ctx, &h, req),
+            crate::handlers::produce::handle(
+                &ctx,
+                &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+                &h,
+                req,
+            ),
         )
         .await;
         assert!(out.expect("produce").is_some());
@@ -671,9 +676,14 @@ mod tests {
         let mut fh = RequestHeader::default();
         fh.request_api_key = ApiKey::Fetch as i16;
         fh.request_api_version = 12;
-        crate::handlers::fetch::handle(&ctx, &fh, freq)
-            .await
-            .expect("fetch");
+        crate::handlers::fetch::handle(
+            &ctx,
+            &crate::security::authorizer::enforce::test_policy::conn("User:ANONYMOUS"),
+            &fh,
+            freq,
+        )
+        .await
+        .expect("fetch");
         assert_eq!(get(&s.total_fetch_requests), 1);
         assert_eq!(get(&s.bytes_out), len);
         assert_eq!(get(&s.failed_fetch_requests), 0);
