@@ -9,7 +9,8 @@ produced inside a transaction that also commits the consumer's offsets
 names the transaction: `<transactional id>.<producer incarnation>.<count>`.
 
 Errors are handled as an exactly-once application must:
-- retriable (a timeout): the same call again;
+- retriable (a timeout): the same call again, for up to the transaction timeout (by then the
+  coordinator has aborted the transaction), then as fatal;
 - abortable (`txn_requires_abort`): abort, then rewind every assigned partition to the group's
   committed offset, so the aborted records are consumed and produced again;
 - fatal (fenced, or anything else): the producer is closed and a new one is made with the same
@@ -25,6 +26,9 @@ Lines of OUT_FILE, one per transaction that ended:
                                                 producer was replaced)
   U <ms> <attempt> <records> <spans> <reason>   outcome unknown (a fatal error mid-commit)
   R <ms> <reason>                               producer recreated
+  E <ms> <attempt> <call> <error>               a retriable error (the call is retried for up
+                                                to the transaction timeout, then the producer
+                                                is treated as failed)
 where <spans> is `<p>:<first>-<next>,...`, the input offsets [first, next) the transaction
 consumed (`-` for none).
 SIGTERM: the open transaction is committed, then the consumer leaves the group; exit 0.
@@ -39,6 +43,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 BATCH_RECORDS = 500
 BATCH_SECONDS = 0.5
 CALL_TIMEOUT = 30
+TXN_TIMEOUT_MS = 60000
+RETRY_LIMIT = TXN_TIMEOUT_MS / 1000
 
 
 def now_ms():
@@ -95,10 +101,13 @@ class Stage:
                 "transactional.id": self.txn_id,
                 "acks": "all",
                 "linger.ms": 5,
-                "transaction.timeout.ms": 60000,
-                "message.timeout.ms": 60000,
+                "transaction.timeout.ms": TXN_TIMEOUT_MS,
+                "message.timeout.ms": TXN_TIMEOUT_MS,
                 "socket.timeout.ms": 10000,
                 "reconnect.backoff.max.ms": 1000,
+                # The transaction manager's state changes and request errors, to the stage's
+                # output file: what a hang or an abort is diagnosed from.
+                "debug": "eos",
             })
             for _ in range(10):
                 try:
@@ -112,13 +121,19 @@ class Stage:
             time.sleep(1)
 
     def call(self, fn, *args):
-        """A transactional call, retried while its error is retriable."""
+        """A transactional call, retried while its error is retriable, for at most the
+        transaction timeout: past it the coordinator has aborted the transaction anyway, and
+        a producer still retrying is treated as failed (a new one fences it)."""
+        start = time.monotonic()
         while True:
             try:
                 return fn(*args)
             except KafkaException as e:
                 err = e.args[0]
                 if err.retriable():
+                    self.log(f"E {now_ms()} {self.attempt} {fn.__name__} {err.name()}")
+                    if time.monotonic() - start > RETRY_LIMIT:
+                        raise Fatal(f"retried-{fn.__name__}: {err.str()}") from e
                     continue
                 if err.txn_requires_abort():
                     raise
