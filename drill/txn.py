@@ -34,8 +34,10 @@ consumed (`-` for none).
 SIGTERM: the open transaction is committed, then the consumer leaves the group; exit 0.
 """
 
+import os
 import signal
 import sys
+import threading
 import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
@@ -55,6 +57,12 @@ class Fatal(Exception):
     """The producer must be recreated."""
 
 
+class Hung(Fatal):
+    """A transactional call did not return within its own timeout: librdkafka's
+    send_offsets_to_transaction can wait forever for a group coordinator that moved
+    (confluentinc/librdkafka#5456, #5511). The producer is abandoned, never touched again."""
+
+
 class Stage:
     def __init__(self, bootstrap, src, dst, group, txn_id, out_path):
         self.bootstrap, self.src, self.dst, self.txn_id = bootstrap, src, dst, txn_id
@@ -68,6 +76,7 @@ class Stage:
         self.ranges = {}  # input partition -> [first, next)
         self.began = 0.0
         self.need_rewind = False
+        self.abandoned = []  # producers stuck in a call (see Hung)
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap,
             "group.id": group,
@@ -87,13 +96,12 @@ class Stage:
 
     # ------------------------------------------------------------------ the producer
     def new_producer(self, reason):
-        if self.producer is not None:
+        if reason != "start":
             self.log(f"R {now_ms()} {reason}")
-            try:
-                self.producer.flush(0)
-            except Exception:
-                pass
-            self.producer = None
+        if self.producer is not None:
+            # Kept, not destroyed: its destruction could wait on the broker we gave up on.
+            self.abandoned.append(self.producer)
+        self.producer = None
         while True:
             self.incarnation += 1
             p = Producer({
@@ -127,7 +135,7 @@ class Stage:
         start = time.monotonic()
         while True:
             try:
-                return fn(*args)
+                return self.bounded(fn, *args)
             except KafkaException as e:
                 err = e.args[0]
                 if err.retriable():
@@ -138,6 +146,29 @@ class Stage:
                 if err.txn_requires_abort():
                     raise
                 raise Fatal(f"{err.name()}: {err.str()}") from e
+
+    def bounded(self, fn, *args):
+        """`fn(*args)` in a thread (the client releases the GIL while it waits), given
+        CALL_TIMEOUT plus a margin to return."""
+        box = {}
+
+        def run():
+            try:
+                box["r"] = fn(*args)
+            except BaseException as e:  # noqa: B902 - handed to the caller
+                box["e"] = e
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(CALL_TIMEOUT + 15)
+        if t.is_alive():
+            self.abandoned.append(self.producer)
+            self.producer = None
+            self.log(f"E {now_ms()} {self.attempt} {fn.__name__} hung")
+            raise Hung(f"hung-{fn.__name__}: no return within {CALL_TIMEOUT + 15}s")
+        if "e" in box:
+            raise box["e"]
+        return box.get("r")
 
     # ------------------------------------------------------------------ transactions
     def begin(self):
@@ -278,6 +309,9 @@ def main():
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     Stage(bootstrap, src, dst, group, txn_id, out_path).run(stopping)
+    # Without waiting for the threads of an abandoned producer (see Hung).
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
