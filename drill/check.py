@@ -37,9 +37,17 @@ def read_acks(paths):
     return out
 
 
-def check_records(acks, stored, violations):
+def check_records(acks, stored, violations, producer_of=None, resent=None):
     """`stored`: {partition: {offset: (key, value)}} from a full read after the faults.
-    Returns (acked, lost, duplicated)."""
+    Returns (acked, lost, duplicated).
+
+    `producer_of(partition, offset)` -> (producer id, producer epoch) of the batch holding it
+    (from the replicas on disk). A value stored twice by one producer id under two different
+    producer epochs was sent again by the client after it bumped its epoch: the broker
+    deduplicates within an epoch only, by design, so that copy is the client's (librdkafka's
+    idempotent producer re-sends a batch it wrongly took for unwritten after
+    NOT_LEADER_OR_FOLLOWER, confluentinc/librdkafka#4953). Such copies go to `resent`, not to
+    the duplicates; copies within one epoch are the broker's and are violations."""
     n_acked = n_lost = 0
     by_value = {}
     for pid, a in acks.items():
@@ -65,6 +73,12 @@ def check_records(acks, stored, violations):
         last_seq = {}
         for off in sorted(recs):
             key, value = recs[off]
+            if value in seen and producer_of is not None and resent is not None:
+                a, b = producer_of(part, seen[value]), producer_of(part, off)
+                if a is not None and b is not None and a[0] == b[0] and a[1] != b[1]:
+                    resent.append(f"{value} at partition {part} offsets {seen[value]} "
+                                  f"(producer {a[0]} epoch {a[1]}) and {off} (epoch {b[1]})")
+                    continue
             if value in seen:
                 n_dup += 1
                 if n_dup <= 20:
@@ -153,6 +167,45 @@ def read_batches(part_dir):
             batches.append((base, base + delta, epoch, crc))
             pos += 12 + length
     return batches
+
+
+def read_producer_batches(part_dir):
+    """[(base_offset, last_offset, producer_id, producer_epoch)] of a partition dir."""
+    out = []
+    for seg in sorted(glob.glob(os.path.join(part_dir, "*.log"))):
+        with open(seg, "rb") as f:
+            data = f.read()
+        pos = 0
+        while pos + 61 <= len(data):
+            base, length = struct.unpack_from(">qi", data, pos)
+            if length < 49 or pos + 12 + length > len(data):
+                break
+            delta = struct.unpack_from(">i", data, pos + 23)[0]
+            pid, pepoch = struct.unpack_from(">qh", data, pos + 43)
+            out.append((base, base + delta, pid, pepoch))
+            pos += 12 + length
+    return out
+
+
+def producer_lookup(part_dirs):
+    """`part_dirs(partition)` -> the partition's dirs on disk; returns `producer_of` for
+    check_records."""
+    cache = {}
+
+    def producer_of(part, off):
+        if part not in cache:
+            best = []
+            for d in part_dirs(part):
+                if os.path.isdir(d):
+                    bs = read_producer_batches(d)
+                    if len(bs) > len(best):
+                        best = bs
+            cache[part] = best
+        for base, last, pid, pepoch in cache[part]:
+            if base <= off <= last:
+                return pid, pepoch
+        return None
+    return producer_of
 
 
 def check_replicas(log_dirs, topic, partitions, min_end, violations):

@@ -542,7 +542,6 @@ class Drill:
         self.stop_monitor.set()
         acks = check.read_acks({pid: out for pid, (_p, out) in self.producers.items()})
         stored = self.read_topic()
-        acked, lost, dup = check.check_records(acks, stored, self.violations)
         eos = {}
         if self.args.txn:
             txns, recreated = check.read_txn_logs([out for _p, out in self.txn_stages])
@@ -567,6 +566,13 @@ class Drill:
                 self.violations.append(f"broker {b.id} exited with {code} on SIGTERM")
         check.check_replicas({i: b.log_dir for i, b in self.brokers.items()}, TOPIC,
                              self.prof["partitions"], max_acked, self.violations)
+        # After the clean stop: a duplicate's producer epochs come from the replicas on disk.
+        resent = []
+        producer_of = check.producer_lookup(
+            lambda p: [os.path.join(b.log_dir, f"{TOPIC}-{p}") for b in self.brokers.values()])
+        acked, lost, dup = check.check_records(acks, stored, self.violations, producer_of, resent)
+        for r in resent[:20]:
+            log(f"re-sent by the client after an epoch bump (librdkafka#4953): {r}")
         if self.args.txn:
             check.check_replicas({i: b.log_dir for i, b in self.brokers.items()}, OUT_TOPIC,
                                  self.prof["partitions"], {}, self.violations)
@@ -581,7 +587,7 @@ class Drill:
         failed = sum(a["failed"] for a in acks.values())
         no_offset = sum(1 for a in acks.values() for x in a["acked"] if x[2] < 0)
         return dict(acked=acked, lost=lost, duplicated=dup, failed=failed, no_offset=no_offset,
-                    eos=eos,
+                    eos=eos, resent=len(resent),
                     converge=converge, verified_elections=verified, stalls=stalls,
                     longest_unavailability={p: max((b - a for a, b in zip(t, t[1:])), default=0)
                                             for p, t in gaps.items()})
@@ -603,7 +609,8 @@ class Drill:
                   f"{e['eos_duplicated']}, missing {e['eos_missing']}, exactly-once violations "
                   f"{e['eos_violations']}; caught up {e['txn_catch_up']} s after the load")
         print(f"records acknowledged {result['acked']}, lost {result['lost']}, duplicated "
-              f"{result['duplicated']}, failed (not acknowledged) {result['failed']}, "
+              f"{result['duplicated']}, re-sent by the client after an epoch bump "
+              f"{result['resent']}, failed (not acknowledged) {result['failed']}, "
               f"acknowledged without an offset (found by value) {result['no_offset']}")
         print("longest unavailability per partition (ms): " + ", ".join(
             f"{p}: {v}" for p, v in sorted(result["longest_unavailability"].items())))

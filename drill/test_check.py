@@ -44,6 +44,31 @@ class Records(unittest.TestCase):
         self.assertTrue(any(x.startswith("reordered") for x in v))
 
 
+    def test_copy_under_a_new_producer_epoch_is_the_clients(self):
+        stored = {0: {0: ("p0", "p0:0"), 1: ("p0", "p0:1"), 2: ("p0", "p0:1")}}
+        epochs = {0: (7, 0), 1: (7, 0), 2: (7, 1)}
+        v, resent = [], []
+        _a, _l, dup = check.check_records(acks(), stored, v, lambda p, o: epochs[o], resent)
+        self.assertEqual((dup, v, len(resent)), (0, [], 1))
+        # The same copy within one epoch is the broker's: a violation.
+        epochs[2] = (7, 0)
+        v, resent = [], []
+        _a, _l, dup = check.check_records(acks(), stored, v, lambda p, o: epochs[o], resent)
+        self.assertEqual((dup, resent), (1, []))
+        self.assertTrue(any(x.startswith("duplicate: p0:1") for x in v), v)
+
+    def test_producer_epochs_are_read_from_disk(self):
+        with tempfile.TemporaryDirectory() as root:
+            d = os.path.join(root, "t-0")
+            os.makedirs(d)
+            body = struct.pack(">ibIhiqqqhii", 0, 2, 0, 0, 1, 0, 0, 42, 3, 0, 2)
+            with open(os.path.join(d, "00000000000000000000.log"), "wb") as f:
+                f.write(struct.pack(">qi", 5, len(body)) + body)
+            self.assertEqual(check.read_producer_batches(d), [(5, 6, 42, 3)])
+            lookup = check.producer_lookup(lambda p: [d])
+            self.assertEqual((lookup(0, 6), lookup(0, 7)), ((42, 3), None))
+
+
 class Commits(unittest.TestCase):
     def test_backwards_commit_is_caught(self):
         v = []
