@@ -35,6 +35,10 @@ import procs  # noqa: E402
 
 TOPIC = "drill"
 GROUP = "drill-group"
+# The transactional stage (drill/txn.py): TOPIC -> OUT_TOPIC, exactly once.
+OUT_TOPIC = "drill-out"
+TXN_GROUP = "drill-txn-group"
+TXN_IDS = ["drill-txn-0", "drill-txn-1"]
 ZK_CHROOT = "/drill"
 SESSION_MS = 6000
 
@@ -95,6 +99,8 @@ class Drill:
         self.consumers = []
         self.transitions = defaultdict(list)
         self.commit_samples = []
+        self.txn_commit_samples = []
+        self.txn_stages = []  # (process, log path)
         self.state = {}  # partition -> (leader, isr) latest
         self.stop_monitor = threading.Event()
         self.faults_done = []
@@ -140,9 +146,10 @@ class Drill:
     def create_topic(self):
         from confluent_kafka.admin import AdminClient, NewTopic
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
-        fs = admin.create_topics([NewTopic(TOPIC, self.prof["partitions"], 3,
-                                           config={"min.insync.replicas": "2",
-                                                   "unclean.leader.election.enable": "false"})])
+        config = {"min.insync.replicas": "2", "unclean.leader.election.enable": "false"}
+        topics = [TOPIC] + ([OUT_TOPIC] if self.args.txn else [])
+        fs = admin.create_topics([NewTopic(t, self.prof["partitions"], 3, config=config)
+                                  for t in topics])
         for f in fs.values():
             f.result(60)
         self.wait(lambda: self.all_converged(), "topic leaders and full ISRs", 120)
@@ -165,13 +172,14 @@ class Drill:
         return stat.version, s["leader"], s["leader_epoch"], s["isr"]
 
     def all_converged(self, topics=None):
-        """Every partition of the drill topic (and __consumer_offsets once it exists) has a
-        leader and all its replicas in the ISR, and every broker is registered."""
+        """Every partition of the drill topics (and of the internal topics once they exist) has
+        a leader and all its replicas in the ISR, and every broker is registered."""
         if len(self.registered()) != len(self.brokers):
             return False
-        for topic in topics or [TOPIC, "__consumer_offsets"]:
+        mine = [TOPIC] + ([OUT_TOPIC] if self.args.txn else [])
+        for topic in topics or mine + ["__consumer_offsets", "__transaction_state"]:
             if not self.zk.exists(f"/brokers/topics/{topic}"):
-                if topic == TOPIC:
+                if topic in mine:
                     return False
                 continue
             assignment = json.loads(self.zk.get(f"/brokers/topics/{topic}")[0])["partitions"]
@@ -196,18 +204,24 @@ class Drill:
 
         for p in range(self.prof["partitions"]):
             self.zk.DataWatch(f"/brokers/topics/{TOPIC}/partitions/{p}/state", watcher(p))
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": GROUP,
-                      "enable.auto.commit": False, "log_level": 0})
+        groups = [(GROUP, self.commit_samples)]
+        if self.args.txn:
+            groups.append((TXN_GROUP, self.txn_commit_samples))
+        # read_committed: the offset fetch asks for stable offsets (KIP-447).
+        cs = [(Consumer({"bootstrap.servers": self.bootstrap, "group.id": g,
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "log_level": 0}), samples) for g, samples in groups]
         tps = [TopicPartition(TOPIC, p) for p in range(self.prof["partitions"])]
         while not self.stop_monitor.wait(1.0):
-            try:
-                for tp in c.committed(tps, timeout=5):
-                    if tp.error is None:
-                        self.commit_samples.append((int(time.time() * 1000), tp.partition,
-                                                    tp.offset))
-            except Exception:
-                pass
-        c.close()
+            for c, samples in cs:
+                try:
+                    for tp in c.committed(tps, timeout=5):
+                        if tp.error is None:
+                            samples.append((int(time.time() * 1000), tp.partition, tp.offset))
+                except Exception:
+                    pass
+        for c, _s in cs:
+            c.close()
 
     # ------------------------------------------------------------------ load
     def start_load(self):
@@ -226,22 +240,37 @@ class Drill:
                 [py, os.path.join(HERE, "consumer.py"), self.bootstrap, TOPIC, GROUP, out],
                 stdout=open(os.path.join(self.run_dir, f"c{i}.out"), "w"),
                 stderr=subprocess.STDOUT))
+        for txn_id in TXN_IDS if self.args.txn else []:
+            out = os.path.join(self.run_dir, f"txn-{txn_id}.log")
+            self.txn_stages.append((subprocess.Popen(
+                [py, os.path.join(HERE, "txn.py"), self.bootstrap, TOPIC, OUT_TOPIC, TXN_GROUP,
+                 txn_id, out],
+                stdout=open(os.path.join(self.run_dir, f"{txn_id}.out"), "w"),
+                stderr=subprocess.STDOUT), out))
 
-    def stop_load(self):
+    def stop_producers(self):
         for p, _out in self.producers.values():
             p.send_signal(signal.SIGTERM)
-        for c in self.consumers:
-            c.send_signal(signal.SIGTERM)
         for p, _out in self.producers.values():
             try:
                 p.wait(120)
             except subprocess.TimeoutExpired:
                 p.kill()
-        for c in self.consumers:
+
+    def stop_consumers(self):
+        procs_ = self.consumers + [p for p, _out in self.txn_stages]
+        for c in procs_:
+            c.send_signal(signal.SIGTERM)
+        for c in procs_:
             try:
-                c.wait(60)
+                c.wait(120)
             except subprocess.TimeoutExpired:
                 c.kill()
+                self.violations.append(f"a consumer or transactional stage (pid {c.pid}) did "
+                                       "not stop within 120s of SIGTERM")
+            if c.returncode not in (0, None, -9):
+                self.violations.append(f"a consumer or transactional stage (pid {c.pid}) "
+                                       f"exited with {c.returncode}")
 
     # ------------------------------------------------------------------ targets
     def controller(self):
@@ -251,6 +280,7 @@ class Drill:
             return None
 
     def target(self, role, pick):
+        self.coordinator_hit = None
         live = [i for i, b in self.brokers.items() if b.running()]
         parts = sorted(self.state)
         if role == "controller":
@@ -258,10 +288,19 @@ class Drill:
             if c in live:
                 return c
         if role == "coordinator":
+            # A group coordinator (the leader of the group's __consumer_offsets partition) or,
+            # with the transactional stage, a transaction coordinator (the leader of the
+            # transactional id's __transaction_state partition), chosen by `pick`.
+            topic, key = "__consumer_offsets", GROUP
+            if self.args.txn:
+                if pick < 0.25:
+                    key = TXN_GROUP
+                elif pick >= 0.5:
+                    topic, key = "__transaction_state", TXN_IDS[int(pick >= 0.75)]
             try:
-                p = partition_for(GROUP, 5)
-                _v, leader, _e, _isr = self.partition_state("__consumer_offsets", p)
+                _v, leader, _e, _isr = self.partition_state(topic, partition_for(key, 5))
                 if leader in live:
+                    self.coordinator_hit = f"{topic} coordinator of {key}"
                     return leader
             except Exception:
                 pass
@@ -304,6 +343,8 @@ class Drill:
         other_brokers = [x.ip for i, x in self.brokers.items() if i != bid]
         zk_ips = [z.ip for z in self.zks.values()]
         f["target"] = f"broker {bid}"
+        if self.coordinator_hit:
+            f["target"] += f" ({self.coordinator_hit})"
         if kind == "kill9":
             b.kill9(); time.sleep(d); self.restart(b)
         elif kind == "sigstop-short":
@@ -392,10 +433,14 @@ class Drill:
         return times
 
     # ------------------------------------------------------------------ checks
-    def read_topic(self):
-        from confluent_kafka import Consumer, TopicPartition
+    def read_topic(self, topic=TOPIC):
+        """{partition: {offset: (key, value)}}, read with read_committed. The end of a partition
+        is its partition-EOF event (at the high watermark, the last stable offset once no
+        transaction is open): a transactional topic ends with a marker no consumer sees."""
+        from confluent_kafka import Consumer, KafkaError, TopicPartition
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "drill-checker",
                       "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                      "isolation.level": "read_committed", "enable.partition.eof": True,
                       "fetch.max.bytes": 8 << 20, "log_level": 0})
         stored = {}
         for p in range(self.prof["partitions"]):
@@ -403,28 +448,73 @@ class Drill:
             deadline = time.monotonic() + 60
             while hi is None:
                 try:
-                    lo, hi = c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)
+                    lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
                 except Exception:
                     # A leader that moved: the client refreshes its metadata on the next call.
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.5)
             recs = {}
-            c.assign([TopicPartition(TOPIC, p, lo)])
+            c.assign([TopicPartition(topic, p, lo)])
             deadline = time.monotonic() + 120
             pos = lo
-            while pos < hi and time.monotonic() < deadline:
+            eof = lo == hi
+            while not eof and time.monotonic() < deadline:
                 for m in c.consume(1000, 1.0):
                     if m.error():
+                        if m.error().code() == KafkaError._PARTITION_EOF and m.offset() >= hi:
+                            eof = True
                         continue
                     recs[m.offset()] = (m.key().decode() if m.key() else None,
                                         m.value().decode() if m.value() else None)
                     pos = max(pos, m.offset() + 1)
-            if pos < hi:
-                self.violations.append(f"partition {p}: read stopped at {pos} of {hi}")
+            if not eof:
+                self.violations.append(f"{topic} partition {p}: read stopped at {pos} of {hi}")
             stored[p] = recs
         c.close()
         return stored
+
+    def txn_committed(self):
+        """{partition: the transactional group's committed offset}, stable offsets only."""
+        from confluent_kafka import Consumer, TopicPartition
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": TXN_GROUP,
+                      "enable.auto.commit": False, "isolation.level": "read_committed",
+                      "log_level": 0})
+        try:
+            tps = [TopicPartition(TOPIC, p) for p in range(self.prof["partitions"])]
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    got = c.committed(tps, timeout=10)
+                    if all(tp.error is None for tp in got):
+                        return {tp.partition: max(tp.offset, 0) for tp in got}
+                except Exception:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the transactional group's committed offsets")
+                time.sleep(0.5)
+        finally:
+            c.close()
+
+    def wait_txn_caught_up(self):
+        """After the producers stop: seconds until the transactional stage has committed the
+        whole input (bounded; a stage that cannot catch up is a violation)."""
+        from confluent_kafka import Consumer, TopicPartition
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "drill-checker",
+                      "log_level": 0})
+        ends = {p: c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=30)[1]
+                for p in range(self.prof["partitions"])}
+        c.close()
+        t0 = time.monotonic()
+        bound = self.prof["settle"] * 2
+        try:
+            self.wait(lambda: all(self.txn_committed().get(p, 0) >= e for p, e in ends.items()),
+                      "the transactional stage to commit the whole input", bound)
+            return round(time.monotonic() - t0, 2)
+        except TimeoutError:
+            self.violations.append(f"the transactional stage had not committed the whole input "
+                                   f"{bound}s after the producers stopped")
+            return None
 
     def finish(self, sched):
         log("faults done; healing everything and waiting for convergence")
@@ -446,11 +536,20 @@ class Drill:
             self.violations.append("cluster did not converge (leader and full ISR everywhere) "
                                    f"within {self.prof['settle'] * 2}s after the faults")
         log("stopping the load")
-        self.stop_load()
+        self.stop_producers()
+        caught_up = self.wait_txn_caught_up() if self.args.txn else None
+        self.stop_consumers()
         self.stop_monitor.set()
         acks = check.read_acks({pid: out for pid, (_p, out) in self.producers.items()})
         stored = self.read_topic()
-        acked, lost, dup = check.check_records(acks, stored, self.violations)
+        eos = {}
+        if self.args.txn:
+            txns, recreated = check.read_txn_logs([out for _p, out in self.txn_stages])
+            committed = self.txn_committed()
+            eos = check.check_eos(stored, self.read_topic(OUT_TOPIC), txns, committed,
+                                  self.violations)
+            check.check_commits(self.txn_commit_samples, self.violations)
+            eos.update(txn_recreated=recreated, txn_catch_up=caught_up)
         for pid, a in acks.items():
             for fatal in a["fatal"]:
                 self.violations.append(f"producer {pid} fatal error: {fatal}")
@@ -467,6 +566,16 @@ class Drill:
                 self.violations.append(f"broker {b.id} exited with {code} on SIGTERM")
         check.check_replicas({i: b.log_dir for i, b in self.brokers.items()}, TOPIC,
                              self.prof["partitions"], max_acked, self.violations)
+        # After the clean stop: a duplicate's producer epochs come from the replicas on disk.
+        resent = []
+        producer_of = check.producer_lookup(
+            lambda p: [os.path.join(b.log_dir, f"{TOPIC}-{p}") for b in self.brokers.values()])
+        acked, lost, dup = check.check_records(acks, stored, self.violations, producer_of, resent)
+        for r in resent[:20]:
+            log(f"re-sent by the client after an epoch bump (librdkafka#4953): {r}")
+        if self.args.txn:
+            check.check_replicas({i: b.log_dir for i, b in self.brokers.items()}, OUT_TOPIC,
+                                 self.prof["partitions"], {}, self.violations)
         for b in self.brokers.values():
             for line in b.log_text().splitlines():
                 if "panicked" in line:
@@ -478,6 +587,7 @@ class Drill:
         failed = sum(a["failed"] for a in acks.values())
         no_offset = sum(1 for a in acks.values() for x in a["acked"] if x[2] < 0)
         return dict(acked=acked, lost=lost, duplicated=dup, failed=failed, no_offset=no_offset,
+                    eos=eos, resent=len(resent),
                     converge=converge, verified_elections=verified, stalls=stalls,
                     longest_unavailability={p: max((b - a for a, b in zip(t, t[1:])), default=0)
                                             for p, t in gaps.items()})
@@ -491,8 +601,16 @@ class Drill:
         for k, n in sorted(kinds.items()):
             s = sorted(result["stalls"][k])
             print(f"{k:34} {n:>5} {s[len(s) // 2] if s else 0:>16} {max(s) if s else 0:>13}")
+        e = result["eos"]
+        if e:
+            print(f"transactional stage: transactions committed {e['txn_committed']}, aborted "
+                  f"{e['txn_aborted']}, outcome unknown {e['txn_unknown']}, producers recreated "
+                  f"{e['txn_recreated']}; output records {e['eos_output']}, duplicated "
+                  f"{e['eos_duplicated']}, missing {e['eos_missing']}, exactly-once violations "
+                  f"{e['eos_violations']}; caught up {e['txn_catch_up']} s after the load")
         print(f"records acknowledged {result['acked']}, lost {result['lost']}, duplicated "
-              f"{result['duplicated']}, failed (not acknowledged) {result['failed']}, "
+              f"{result['duplicated']}, re-sent by the client after an epoch bump "
+              f"{result['resent']}, failed (not acknowledged) {result['failed']}, "
               f"acknowledged without an offset (found by value) {result['no_offset']}")
         print("longest unavailability per partition (ms): " + ", ".join(
             f"{p}: {v}" for p, v in sorted(result["longest_unavailability"].items())))
@@ -514,7 +632,7 @@ class Drill:
         for p, _o in self.producers.values():
             if p.poll() is None:
                 p.kill()
-        for c in self.consumers:
+        for c in self.consumers + [p for p, _o in self.txn_stages]:
             if c.poll() is None:
                 c.kill()
         for x in list(self.brokers.values()) + list(self.zks.values()):
@@ -561,6 +679,8 @@ def main():
     ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "debug", "samsa-broker"))
     ap.add_argument("--run-dir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the run dir after a pass")
+    ap.add_argument("--no-txn", dest="txn", action="store_false",
+                    help="without the transactional consume-transform-produce stage")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     prof = dict(PROFILES[args.profile])

@@ -38,6 +38,8 @@ def main():
         "socket.timeout.ms": 10000,
         "reconnect.backoff.max.ms": 1000,
         "error_cb": on_error,
+        # Idempotence state changes (epoch bumps and their reasons) to the producer's output.
+        "debug": "eos",
     })
 
     def report(err, msg):

@@ -33,8 +33,8 @@ step "end-to-end tests"
 # Mostly waiting on processes, so more threads than cores.
 RUST_TEST_THREADS="${E2E_TEST_THREADS:-6}" cargo test -p samsa-integration-tests --no-fail-fast || status=1
 step "fault drill (short profile)"
-# Real ZooKeeper ensemble + 3 brokers in network namespaces, 24 seeded faults, then the checker
-# (docs/reliability.md). Needs root, as CI has. DRILL_SEED picks another schedule.
+# Real ZooKeeper ensemble + 3 brokers in network namespaces, 24 seeded faults under idempotent,
+# group and transactional (exactly-once) load, then the checker (docs/reliability.md). Needs root, as CI has. DRILL_SEED picks another schedule.
 python3 -m unittest discover -s drill -p 'test_*.py' || status=1
 python3 drill/drill.py --profile short --seed "${DRILL_SEED:-1}" \
   --bin "$SAMSA_BROKER_BIN" --run-dir "$ROOT/target/drill/ci" || status=1
