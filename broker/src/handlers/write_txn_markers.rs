@@ -147,7 +147,14 @@ pub async fn handle(
         waits.push(async move {
             let mut errors = slots;
             if let Some(pending) = pending {
-                for (tp, r) in pending.wait(timeout).await {
+                let started = std::time::Instant::now();
+                let acked = pending.wait(timeout).await;
+                tracing::trace!(
+                    producer_id = pid,
+                    us = started.elapsed().as_micros() as u64,
+                    "markers replicated"
+                );
+                for (tp, r) in acked {
                     // The first slot of this partition not filled yet.
                     let slot = errors.iter_mut().find(|(t, p, e, o)| {
                         *e == codes::NONE && *o < 0 && *p == tp.partition && *t == tp.topic

@@ -75,6 +75,7 @@ pub async fn complete_transaction(
         TxnState::PrepareAbort
     };
     let mut backoff = Duration::from_millis(50);
+    let started = std::time::Instant::now();
     loop {
         // What is left to acknowledge (stop if the partition moved or the id changed).
         let (pid, epoch, left) = {
@@ -186,6 +187,11 @@ pub async fn complete_transaction(
         backoff = (backoff * 2).min(Duration::from_secs(1));
     }
     // Every marker is written: record the outcome (retrying while the log is unavailable).
+    tracing::trace!(
+        transactional_id = txn_id,
+        us = started.elapsed().as_micros() as u64,
+        "markers acknowledged"
+    );
     let mut backoff = Duration::from_millis(100);
     loop {
         match coord
@@ -193,7 +199,12 @@ pub async fn complete_transaction(
             .await
         {
             NONE => {
-                tracing::debug!(transactional_id = txn_id, commit, "transaction completed");
+                tracing::debug!(
+                    transactional_id = txn_id,
+                    commit,
+                    us = started.elapsed().as_micros() as u64,
+                    "transaction completed"
+                );
                 return;
             }
             COORDINATOR_NOT_AVAILABLE => {

@@ -96,6 +96,9 @@ pub struct TxnCoordinator {
     pids: Mutex<Option<PidFn>>,
     pub(super) markers: Mutex<Option<Arc<dyn super::markers::MarkerTransport>>>,
     seq: AtomicU64,
+    /// Bumped whenever a write finishes or a partition is loaded or unloaded: requests waiting
+    /// for an id to leave a transient state re-check on it.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for TxnCoordinator {
@@ -115,7 +118,20 @@ impl TxnCoordinator {
             pids: Mutex::new(None),
             markers: Mutex::new(None),
             seq: AtomicU64::new(1),
+            changes: tokio::sync::watch::channel(0).0,
         })
+    }
+
+    /// A receiver that sees the next [`Self::changed`].
+    pub(super) fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        let mut rx = self.changes.subscribe();
+        rx.mark_unchanged();
+        rx
+    }
+
+    /// Wake the requests waiting for some id's state to change.
+    pub(super) fn changed(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     pub fn set_append(&self, f: AppendFn) {
@@ -191,6 +207,25 @@ impl TxnCoordinator {
     /// replicated. Returns the (mapped) error code. With `keep_pending_on_unavailable` a
     /// COORDINATOR_NOT_AVAILABLE failure leaves the pending state for the caller's retry.
     pub(super) async fn write(
+        &self,
+        txn_id: &str,
+        coordinator_epoch: i32,
+        transit: &Transit,
+        keep_pending_on_unavailable: bool,
+    ) -> i16 {
+        let code = self
+            .write_and_apply(
+                txn_id,
+                coordinator_epoch,
+                transit,
+                keep_pending_on_unavailable,
+            )
+            .await;
+        self.changed();
+        code
+    }
+
+    async fn write_and_apply(
         &self,
         txn_id: &str,
         coordinator_epoch: i32,
@@ -312,6 +347,8 @@ impl TxnCoordinator {
             "loaded __transaction_state partition"
         );
         p.owned.insert(partition, Owned { epoch, txns });
+        drop(p);
+        self.changed();
         pending
     }
 
@@ -322,6 +359,8 @@ impl TxnCoordinator {
         if p.owned.remove(&partition).is_some() {
             tracing::info!(partition, "unloaded __transaction_state partition");
         }
+        drop(p);
+        self.changed();
     }
 
     // ------------------------------------------------------------------ expiration

@@ -319,3 +319,72 @@ async fn failover_finishes_prepared_transactions() {
     c.spawn_markers(id, epoch, commit, complete);
     wait_state(&c, "p", TxnState::CompleteAbort).await;
 }
+
+/// A transport whose markers are acknowledged only when the test opens the gate.
+struct Gated {
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+impl MarkerTransport for Gated {
+    fn route(&self, tp: &Tp) -> Route {
+        Route::Leader(tp.1)
+    }
+    fn send(&self, _broker: i32, marker: Marker) -> MarkerReply {
+        let mut open = self.open.clone();
+        Box::pin(async move {
+            let _ = open.wait_for(|o| *o).await;
+            Some(marker.partitions.into_iter().map(|tp| (tp, NONE)).collect())
+        })
+    }
+}
+
+#[tokio::test]
+async fn next_add_partitions_waits_for_the_previous_commit_to_complete() {
+    let c = coordinator();
+    let (gate, open) = tokio::sync::watch::channel(false);
+    c.set_marker_transport(Arc::new(Gated { open }));
+    let (pid, _, _) = c.init_producer_id("tx", 60_000, None).await;
+    assert_eq!(
+        c.add_partitions("tx", pid, 0, &tps(&[("t", 0)])).await,
+        NONE
+    );
+    assert_eq!(c.end_transaction("tx", pid, 0, true, true).await, NONE);
+
+    // Markers in flight: the next transaction's AddPartitions is held, not refused...
+    let c2 = c.clone();
+    let next =
+        tokio::spawn(async move { c2.add_partitions("tx", pid, 0, &tps(&[("t", 1)])).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!next.is_finished(), "answered before the commit completed");
+    assert_eq!(c.get("tx").map(|m| m.state), Some(TxnState::PrepareCommit));
+    // ...and succeeds once CompleteCommit is written.
+    gate.send_replace(true);
+    assert_eq!(next.await.expect("join"), NONE);
+    let m = c.get("tx").expect("id");
+    assert_eq!(m.state, TxnState::Ongoing);
+    assert_eq!(m.partitions, tps(&[("t", 1)]));
+}
+
+#[tokio::test]
+async fn add_partitions_answers_concurrent_transactions_when_markers_are_stuck() {
+    let c = coordinator();
+    let (_gate, open) = tokio::sync::watch::channel(false);
+    c.set_marker_transport(Arc::new(Gated { open }));
+    let (pid, _, _) = c.init_producer_id("tx", 60_000, None).await;
+    assert_eq!(
+        c.add_partitions("tx", pid, 0, &tps(&[("t", 0)])).await,
+        NONE
+    );
+    assert_eq!(c.end_transaction("tx", pid, 0, true, true).await, NONE);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        c.add_partitions("tx", pid, 0, &tps(&[("t", 1)])).await,
+        CONCURRENT_TRANSACTIONS
+    );
+    assert!(started.elapsed() >= super::ops::COMPLETION_WAIT);
+    // A fenced producer is told so at once, waiting or not.
+    assert_eq!(
+        c.add_partitions("tx", pid, 5, &tps(&[("t", 1)])).await,
+        PRODUCER_FENCED
+    );
+}
