@@ -141,11 +141,11 @@ pub async fn handle(
         ));
     }
     if !valid.is_empty() {
-        let Some(zk) = ctx.zk() else {
-            return Ok(all(n, E::UnknownServerError.code(), None));
-        };
         let bindings: Vec<AclBinding> = valid.iter().map(|(_, b)| b.clone()).collect();
-        let written = authorizer.create_acls(&zk, &bindings).await;
+        let written = match ctx.zk() {
+            Some(zk) => authorizer.create_acls(&zk, &bindings).await,
+            None => vec![Err("ZooKeeper session not available".to_string()); bindings.len()],
+        };
         for ((i, _), r) in valid.iter().zip(written) {
             results[*i] = Some(match r {
                 Ok(()) => result(0, None),
@@ -159,4 +159,111 @@ pub async fn handle(
             .map(|r| r.unwrap_or_else(|| result(0, None)))
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use samsa_common::config::BrokerConfig;
+
+    fn ctx(authorizer: bool) -> Arc<BrokerContext> {
+        let mut p = std::collections::HashMap::from([(
+            "zookeeper.connect".to_string(),
+            "unused:1".to_string(),
+        )]);
+        if authorizer {
+            p.insert(
+                "authorizer.class.name".into(),
+                "kafka.security.authorizer.AclAuthorizer".into(),
+            );
+            p.insert("super.users".into(), "User:admin".into());
+        }
+        let cfg = Arc::new(BrokerConfig::from_props(&p).expect("cfg"));
+        let mut c = BrokerContext::new(cfg.clone(), Vec::new());
+        c.security.authorizer =
+            crate::security::authorizer::Authorizer::from_config(cfg.authorizer.as_ref());
+        Arc::new(c)
+    }
+
+    fn conn(principal: &str) -> ConnInfo {
+        let a: std::net::SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let mut c = ConnInfo::anonymous(Arc::from("PLAINTEXT"), a, a);
+        c.principal = Arc::from(principal);
+        c
+    }
+
+    fn header(v: i16) -> RequestHeader {
+        RequestHeader::default().with_request_api_version(v)
+    }
+
+    fn creation(rt: i8, name: &str, pt: i8, principal: &str, op: i8, perm: i8) -> AclCreation {
+        AclCreation::default()
+            .with_resource_type(rt)
+            .with_resource_name(StrBytes::from_string(name.into()))
+            .with_resource_pattern_type(pt)
+            .with_principal(StrBytes::from_string(principal.into()))
+            .with_host(StrBytes::from_static_str("*"))
+            .with_operation(op)
+            .with_permission_type(perm)
+    }
+
+    fn codes(r: &CreateAclsResponse) -> Vec<i16> {
+        r.results.iter().map(|r| r.error_code).collect()
+    }
+
+    #[tokio::test]
+    async fn validation_and_errors_as_kafka() {
+        let ok = creation(2, "t", 3, "User:a", 3, 3);
+        let req = CreateAclsRequest::default().with_creations(vec![ok.clone(), ok.clone()]);
+        // No authorizer: SECURITY_DISABLED for each creation.
+        let r = handle(
+            &ctx(false),
+            &conn("User:ANONYMOUS"),
+            &header(3),
+            req.clone(),
+        )
+        .await
+        .expect("answer");
+        assert_eq!(codes(&r), [54, 54]);
+        // A principal without ALTER on the cluster.
+        let on = ctx(true);
+        let r = handle(&on, &conn("User:bob"), &header(3), req)
+            .await
+            .expect("answer");
+        assert_eq!(codes(&r), [31, 31]);
+        // UNKNOWN codes: Kafka's request does not parse; the connection closes.
+        let bad =
+            CreateAclsRequest::default().with_creations(vec![creation(0, "t", 3, "User:a", 3, 3)]);
+        assert!(handle(&on, &conn("User:admin"), &header(3), bad)
+            .await
+            .is_err());
+        // ANY where a concrete value is needed: every creation UNKNOWN_SERVER_ERROR.
+        let any = CreateAclsRequest::default()
+            .with_creations(vec![ok.clone(), creation(2, "t", 1, "User:a", 3, 3)]);
+        let r = handle(&on, &conn("User:admin"), &header(3), any)
+            .await
+            .expect("answer");
+        assert_eq!(codes(&r), [-1, -1]);
+        // Per creation INVALID_REQUEST; without ZooKeeper the valid one fails to write.
+        let mixed = CreateAclsRequest::default().with_creations(vec![
+            creation(4, "other", 3, "User:a", 7, 3),
+            creation(2, "", 3, "User:a", 3, 3),
+            creation(2, "a/b", 3, "User:a", 3, 3),
+            creation(99, "t", 3, "User:a", 3, 3),
+            ok,
+        ]);
+        let r = handle(&on, &conn("User:admin"), &header(3), mixed)
+            .await
+            .expect("answer");
+        assert_eq!(codes(&r), [42, 42, 42, 42, -1]);
+        assert_eq!(
+            r.results[0].error_message.as_deref(),
+            Some("The only valid name for the CLUSTER resource is kafka-cluster")
+        );
+        assert_eq!(
+            r.results[1].error_message.as_deref(),
+            Some("Invalid empty resource name")
+        );
+    }
 }

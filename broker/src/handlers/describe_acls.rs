@@ -98,3 +98,53 @@ pub async fn handle(
         .collect();
     Ok(resp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use samsa_common::config::BrokerConfig;
+
+    #[tokio::test]
+    async fn v0_any_is_literal_and_unknown_closes() {
+        let p = std::collections::HashMap::from([
+            ("zookeeper.connect".to_string(), "unused:1".to_string()),
+            (
+                "authorizer.class.name".to_string(),
+                "kafka.security.authorizer.AclAuthorizer".to_string(),
+            ),
+        ]);
+        let cfg = Arc::new(BrokerConfig::from_props(&p).expect("cfg"));
+        let mut c = BrokerContext::new(cfg.clone(), Vec::new());
+        c.security.authorizer =
+            crate::security::authorizer::Authorizer::from_config(cfg.authorizer.as_ref());
+        let ctx = Arc::new(c);
+        let a: std::net::SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let conn = ConnInfo::anonymous(Arc::from("PLAINTEXT"), a, a);
+        let h = |v: i16| RequestHeader::default().with_request_api_version(v);
+        let req = DescribeAclsRequest::default()
+            .with_resource_type_filter(1)
+            .with_resource_name_filter(None)
+            .with_pattern_type_filter(1)
+            .with_principal_filter(None)
+            .with_host_filter(None)
+            .with_operation(1)
+            .with_permission_type(1);
+        // Not a super user, no ACLs: CLUSTER_AUTHORIZATION_FAILED.
+        let r = handle(&ctx, &conn, &h(0), req.clone())
+            .await
+            .expect("v0 ANY");
+        assert_eq!(r.error_code, 31);
+        let prefixed = req.clone().with_pattern_type_filter(4);
+        assert!(handle(&ctx, &conn, &h(0), prefixed.clone()).await.is_err());
+        assert_eq!(
+            handle(&ctx, &conn, &h(1), prefixed)
+                .await
+                .expect("v1")
+                .error_code,
+            31
+        );
+        assert!(handle(&ctx, &conn, &h(3), req.with_operation(0))
+            .await
+            .is_err());
+    }
+}

@@ -157,8 +157,9 @@ impl Authorizer {
         }
     }
 
-    /// Installs a new snapshot (writers hold [`Self::writer`]).
-    pub(crate) fn install(&self, cache: AclCache) {
+    /// Installs a new snapshot. The store and the listeners hold [`Self::writer`] while they
+    /// build and install one; benchmarks install a built cache directly.
+    pub fn install(&self, cache: AclCache) {
         let cache = Arc::new(cache);
         match self.cache.write() {
             Ok(mut g) => *g = cache,
