@@ -1173,3 +1173,46 @@ async fn late_failed_static_rejoin_leaves_a_reloaded_group_alone() {
     assert_eq!(d.members[0].member_id, new_id);
     assert_eq!(c.heartbeat("g", 1, &new_id, Some("inst")), NONE);
 }
+
+/// Found by the fault drill: a TxnOffsetCommit that passed the handler's ownership check, then
+/// waited on its KIP-890 verification while the partition was unloaded, made an empty
+/// generation-0 group; the next load kept that group instead of the log's, and the group's
+/// committed offsets were lost (the consumers started over from the earliest offset).
+#[tokio::test]
+async fn txn_offset_commit_never_makes_a_group_the_coordinator_does_not_own() {
+    let c = coord(0);
+    c.set_partition_count(50);
+    let p = c.partition_of("g").expect("count set");
+    let write = TxnWrite {
+        producer_id: 7,
+        producer_epoch: 0,
+        guard: crate::log::producer_state::VerificationGuard::SENTINEL,
+    };
+    let commit = |c: Arc<GroupCoordinator>| async move {
+        c.commit_txn_offsets(
+            "g",
+            write,
+            -1,
+            "",
+            None,
+            vec![(("t".into(), 0), off(5, "", 1))],
+        )
+        .await
+    };
+    assert_eq!(commit(c.clone()).await, vec![NOT_COORDINATOR]);
+    let token = c.begin_load(p, 3).expect("load starts");
+    assert_eq!(commit(c.clone()).await, vec![COORDINATOR_LOAD_IN_PROGRESS]);
+    assert_eq!(c.group_state("g"), None, "no group made while not owned");
+    let mut loaded = load::LoadedPartition::default();
+    loaded
+        .offsets
+        .entry("g".to_string())
+        .or_default()
+        .insert(("t".to_string(), 0), off(42, "", 1));
+    c.finish_load(p, token, Some(loaded));
+    let k = [("t".to_string(), 0)];
+    let row = &c.fetch_offsets("g", Some(&k), true)[0];
+    assert_eq!((row.1.as_ref().map(|o| o.offset), row.2), (Some(42), NONE));
+    // Owned and loaded: the commit goes through (pending until its marker).
+    assert_eq!(commit(c.clone()).await, vec![NONE]);
+}

@@ -138,7 +138,27 @@ impl GroupCoordinator {
         let max = self.metadata_max_bytes();
         let pid = write.producer_id;
         let (seq, incarnation, mut codes, wait, accepted) = {
+            // The handler checked ownership before verifying the partition with the transaction
+            // coordinator (a network round trip): check again, holding the partition table while
+            // taking the group lock (the order `finish_load` uses). A group made here while the
+            // partition is unloaded or loading would be an empty generation-0 group that the
+            // next load keeps instead of the log's (`finish_load` skips cached groups), losing
+            // the group's committed offsets (found by the fault drill).
+            let parts = self.parts();
+            if let Some(p) = self.partition_of(gid) {
+                let e = if parts.loading.contains_key(&p) {
+                    Some(COORDINATOR_LOAD_IN_PROGRESS)
+                } else if !parts.owned.contains(&p) {
+                    Some(NOT_COORDINATOR)
+                } else {
+                    None
+                };
+                if let Some(e) = e {
+                    return vec![e; offsets.len()];
+                }
+            }
             let mut gs = self.lock();
+            drop(parts);
             let g = gs.entry(gid.to_string()).or_insert_with(Group::new);
             let e = if g.state == GroupState::Dead {
                 COORDINATOR_NOT_AVAILABLE
@@ -323,6 +343,9 @@ mod tests {
         let c = GroupCoordinator::new(GroupConfig::default());
         c.set_partition_count(50);
         let p = c.partition_of("g").expect("partition");
+        // The coordinator owns the group's partition (loaded, empty).
+        let token = c.begin_load(p, 0).expect("load");
+        c.finish_load(p, token, Some(Default::default()));
         let codes = c
             .commit_txn_offsets("g", write(7), -1, "", None, vec![(k(0), off(10))])
             .await;
