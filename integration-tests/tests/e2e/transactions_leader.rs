@@ -20,8 +20,8 @@ use kafka_protocol::messages::write_txn_markers_request::{
 };
 use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
-    ProduceRequest, ProduceResponse, ProducerId, TopicName, WriteTxnMarkersRequest,
-    WriteTxnMarkersResponse,
+    ProduceRequest, ProduceResponse, ProducerId, TopicName, TransactionalId,
+    WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -92,7 +92,19 @@ pub fn txn_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
 }
 
 /// Produce v9 (acks=-1) of one batch to `topic`-`partition`: (error code, base offset).
+/// Produce v9 of one batch, naming a transactional id as a transactional producer does (Kafka
+/// 3.9 refuses transactional records without one, authorizer or not).
 pub fn produce(conn: &mut wire::Conn, topic: &str, partition: i32, batch: Bytes) -> (i16, i64) {
+    produce_as(conn, Some("e2e-raw-producer"), topic, partition, batch)
+}
+
+pub fn produce_as(
+    conn: &mut wire::Conn,
+    transactional_id: Option<&str>,
+    topic: &str,
+    partition: i32,
+    batch: Bytes,
+) -> (i16, i64) {
     let mut p = PartitionProduceData::default();
     p.index = partition;
     p.records = Some(batch);
@@ -102,6 +114,7 @@ pub fn produce(conn: &mut wire::Conn, topic: &str, partition: i32, batch: Bytes)
     let mut req = ProduceRequest::default();
     req.acks = -1;
     req.timeout_ms = 30_000;
+    req.transactional_id = transactional_id.map(|id| TransactionalId(id.to_string().into()));
     req.topic_data = vec![t];
     let resp: ProduceResponse = conn.request(ApiKey::Produce, 9, &req).unwrap();
     let pr = &resp.responses[0].partition_responses[0];
@@ -493,13 +506,20 @@ fn txn_leader_followers_and_unverifiable_producers() {
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 19);
     assert_eq!(latest(&mut lc, "tf", 0), 0);
 
-    // Without a transactional id the leader cannot verify, and the log refuses an unverified
-    // first transactional batch, as Kafka's does.
+    // Without a transactional id, transactional records are refused before anything else, as
+    // Kafka 3.9's handleProduceRequest does (with or without an authorizer).
     assert_eq!(
-        produce(&mut lc, "tf", 0, txn_batch(pid, epoch, 0, &["v0", "v1"])),
-        (48, -1),
-        "INVALID_TXN_STATE"
+        produce_as(
+            &mut lc,
+            None,
+            "tf",
+            0,
+            txn_batch(pid, epoch, 0, &["v0", "v1"])
+        ),
+        (53, -1),
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
     );
+    assert_eq!(latest(&mut lc, "tf", 0), 0);
     // Only the leader writes markers (a marker needs no open transaction).
     assert_eq!(
         write_marker(&mut fc, pid, epoch, true, 0, &[("tf", 0)]),
