@@ -11,8 +11,10 @@
 //! overrides). Handled notifications older than 15 minutes are deleted, as Kafka does.
 //! For users (`users/<user>`) the SCRAM credentials in the user's config replace the
 //! cached ones ([`ConfigChangeHandler::user_config_changed`]), so a user added or removed
-//! with `kafka-configs.sh` logs in (or stops) without a restart. Other entity types
-//! (clients, ips, brokers, user quotas) are read but have no effect in Samsa.
+//! with `kafka-configs.sh` logs in (or stops) without a restart. Quota entities
+//! (`users/<u>`, `users/<u>/clients/<c>`, `clients/<c>`, with `<default>` forms) go to the
+//! client quota managers ([`ConfigChangeHandler::quota_config_changed`]). Other entity
+//! types (ips, brokers) are read but have no effect in Samsa.
 //!
 //! The listener follows session replacement: each round takes the broker's current
 //! session from [`BrokerContext::zk`], so after an expiry it re-lists and re-watches.
@@ -31,6 +33,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::broker::BrokerContext;
 use crate::log::LogConfig;
+use crate::quota::client::{ClientQuotas, QuotaEntity};
 
 /// Handled notifications older than this are deleted (Kafka's `changeExpirationMs`).
 pub const CHANGE_EXPIRATION_MS: i64 = 15 * 60 * 1000;
@@ -45,6 +48,9 @@ pub trait ConfigChangeHandler: Send + Sync + 'static {
 
     /// `/config/users/<user>` now holds `config` (empty if the node is gone).
     fn user_config_changed(&self, _user: &str, _config: BTreeMap<String, String>) {}
+
+    /// The config of a quota entity (`users/..`, `clients/..`) changed to `config`.
+    fn quota_config_changed(&self, _entity: &QuotaEntity, _config: &BTreeMap<String, String>) {}
 }
 
 impl<F> ConfigChangeHandler for F
@@ -75,6 +81,12 @@ impl ConfigChangeHandler for BrokerTopicConfigHandler {
     fn user_config_changed(&self, user: &str, config: BTreeMap<String, String>) {
         if let Some(ctx) = self.ctx.upgrade() {
             ctx.security.scram.set_user(user, &config);
+        }
+    }
+
+    fn quota_config_changed(&self, entity: &QuotaEntity, config: &BTreeMap<String, String>) {
+        if let Some(ctx) = self.ctx.upgrade() {
+            ctx.quotas.entity_changed(entity, config);
         }
     }
 
@@ -125,6 +137,54 @@ pub async fn load_topic_configs(ctx: &BrokerContext, zk: &ZkSession, topics: &[S
             Err(e) => warn!(topic, error = %e, "cannot read topic config from ZooKeeper"),
         }
     }
+}
+
+/// Loads every quota entity's config from `/config/users`, `/config/users/<u>/clients` and
+/// `/config/clients` (Kafka's `DynamicConfigManager.startup` reads all entity configs, not
+/// only those with a pending notification). An unreadable znode is logged and skipped.
+pub async fn load_client_quotas(
+    zk: &ZkSession,
+    quotas: &ClientQuotas,
+) -> samsa_common::error::Result<()> {
+    use samsa_common::zk::znodes::{quota_config, ConfigEntityTypeZNode};
+    let mut paths = Vec::new();
+    for user in zk
+        .children(&ConfigEntityTypeZNode::path(config_type::USER))
+        .await?
+        .unwrap_or_default()
+    {
+        let clients = format!(
+            "{}/{user}/{}",
+            ConfigEntityTypeZNode::path(config_type::USER),
+            quota_config::CLIENTS_CHILD
+        );
+        for client in zk.children(&clients).await?.unwrap_or_default() {
+            paths.push(format!("{user}/{}/{client}", quota_config::CLIENTS_CHILD));
+        }
+        paths.push(user);
+    }
+    let users = paths.into_iter().map(|p| (config_type::USER, p));
+    let clients = zk
+        .children(&ConfigEntityTypeZNode::path(config_type::CLIENT))
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| (config_type::CLIENT, c));
+    for (ty, name) in users.chain(clients).collect::<Vec<_>>() {
+        let path = format!("{ty}/{name}");
+        let Some(entity) = QuotaEntity::from_entity_path(&path) else {
+            warn!(path, "skipping quota entity with a bad name");
+            continue;
+        };
+        match zk.get_entity_config(ty, &name).await {
+            Ok(config) => quotas.entity_changed(&entity, &config),
+            Err(e @ samsa_common::error::Error::InvalidZnode { .. }) => {
+                error!(path, error = %e, "skipping unreadable quota config znode")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Listener state: the last sequence number handled.
@@ -201,20 +261,28 @@ impl<H: ConfigChangeHandler> ConfigChangeListener<H> {
                 info!(topic = entity_name, config = ?overrides, "processing topic config change");
                 self.handler.topic_config_changed(entity_name, overrides);
             }
-            config_type::USER if !entity_name.contains('/') => {
+            config_type::USER | config_type::CLIENT => {
                 let config = match zk.get_entity_config(entity_type, entity_name).await {
                     Ok(c) => c,
                     Err(e @ samsa_common::error::Error::InvalidZnode { .. }) => {
-                        error!(user = entity_name, error = %e, "ignoring config change: unreadable user config znode");
+                        error!(entity = %n.entity_path, error = %e, "ignoring config change: unreadable config znode");
                         return Ok(());
                     }
                     Err(e) => return Err(e),
                 };
-                // Values are credentials: log the mechanisms only.
-                info!(user = entity_name, keys = ?config.keys().collect::<Vec<_>>(), "processing user config change");
-                let user = samsa_common::zk::znodes::desanitize_entity_name(entity_name)
-                    .unwrap_or_else(|| entity_name.to_string());
-                self.handler.user_config_changed(&user, config);
+                // User values may be credentials: log the keys only.
+                info!(entity = %n.entity_path, keys = ?config.keys().collect::<Vec<_>>(), "processing user/client config change");
+                if entity_type == config_type::USER && !entity_name.contains('/') {
+                    let user = samsa_common::zk::znodes::desanitize_entity_name(entity_name)
+                        .unwrap_or_else(|| entity_name.to_string());
+                    self.handler.user_config_changed(&user, config.clone());
+                }
+                match QuotaEntity::from_entity_path(&n.entity_path) {
+                    Some(entity) => self.handler.quota_config_changed(&entity, &config),
+                    None => {
+                        warn!(entity_path = %n.entity_path, "ignoring config change with bad quota entity path")
+                    }
+                }
             }
             other => {
                 debug!(
