@@ -563,6 +563,73 @@ mod tests {
         assert_eq!(seen.lock().expect("lock").len(), 2);
     }
 
+    /// Quota entities at every level are loaded at start-up (SCRAM-only users turn nothing
+    /// on), and a later change notification updates them live.
+    #[tokio::test]
+    async fn client_quotas_load_and_follow_changes() {
+        let server = TestZk::start();
+        let zk = ZkSession::connect(&ZkConfig::new(
+            server.connect_string_with_chroot("/ccquota"),
+            Duration::from_secs(10),
+        ))
+        .await
+        .expect("connect");
+        zk.create_top_level_paths().await.expect("paths");
+        let one = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        admin::change_entity_config(
+            &zk,
+            "users",
+            "alice/clients/app",
+            &one("producer_byte_rate", "100"),
+        )
+        .await
+        .expect("write");
+        admin::change_entity_config(
+            &zk,
+            "clients",
+            "<default>",
+            &one("consumer_byte_rate", "200"),
+        )
+        .await
+        .expect("write");
+        admin::change_entity_config(&zk, "users", "bob", &one("SCRAM-SHA-256", "salt=x"))
+            .await
+            .expect("write");
+
+        let p = std::collections::HashMap::from([(
+            "zookeeper.connect".to_string(),
+            "unused:1".to_string(),
+        )]);
+        let cfg = Arc::new(samsa_common::config::BrokerConfig::from_props(&p).expect("cfg"));
+        let ctx = Arc::new(BrokerContext::new(cfg, Vec::new()));
+        load_client_quotas(&zk, &ctx.quotas).await.expect("load");
+        assert_eq!(ctx.quotas.produce.quota_for("alice", "app"), Some(100.0));
+        assert_eq!(ctx.quotas.produce.quota_for("alice", "other"), None);
+        assert_eq!(ctx.quotas.fetch.quota_for("bob", "any"), Some(200.0));
+        assert!(!ctx.quotas.request.enabled());
+
+        let mut listener = ConfigChangeListener::new(BrokerTopicConfigHandler::new(&ctx));
+        let children = zk
+            .children(ConfigEntityChangeNotificationZNode::PATH)
+            .await
+            .expect("children")
+            .unwrap_or_default();
+        listener.process(&zk, &children).await.expect("round");
+        admin::change_entity_config(&zk, "users", "alice/clients/app", &BTreeMap::new())
+            .await
+            .expect("write");
+        admin::change_entity_config(&zk, "clients", "app", &one("producer_byte_rate", "50"))
+            .await
+            .expect("write");
+        let children = zk
+            .children(ConfigEntityChangeNotificationZNode::PATH)
+            .await
+            .expect("children")
+            .unwrap_or_default();
+        listener.process(&zk, &children).await.expect("round");
+        assert_eq!(ctx.quotas.produce.quota_for("alice", "app"), Some(50.0));
+    }
+
     /// A topic config znode holding JSON we cannot read (written by another tool) is skipped
     /// with an error; it used to fail the whole round again and again, so no later change
     /// (here, to topic "good") was ever applied.

@@ -19,6 +19,7 @@ mod kcat;
 mod log_dir_failure;
 mod metrics;
 mod other_clients;
+mod quotas;
 mod rdkafka_client;
 mod security;
 mod transactions;
