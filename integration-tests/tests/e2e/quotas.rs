@@ -11,7 +11,6 @@ use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::statistics::Statistics;
-use rdkafka::Message;
 use samsa_integration_tests::Cluster;
 use serde_json::json;
 
