@@ -71,6 +71,9 @@ pub struct BrokerContext {
     /// KIP-890 transaction verification of transactional Produce batches (connections to
     /// the transaction coordinators).
     pub txn_verifier: Arc<crate::replica::txn_verification::TxnVerifier>,
+    /// Client quotas (produce/fetch byte rates), kept fresh by the `/config/changes`
+    /// listener; charged by the dispatcher.
+    pub quotas: crate::quota::client::ClientQuotas,
 }
 
 /// Holder of the [`samsa_controller::ControllerHandle`] (which is not `Debug`).
@@ -138,6 +141,10 @@ impl BrokerContext {
                 config.broker_id,
                 config.request_timeout_ms,
             ),
+            quotas: crate::quota::client::ClientQuotas::new(crate::quota::rate::WindowConfig::new(
+                config.quota_window_num,
+                config.quota_window_size_seconds,
+            )),
             config,
         }
     }
@@ -333,6 +340,8 @@ impl Broker {
                 let n = ctx.security.authorizer.load(&p.session).await?;
                 info!(resources = n, "loaded ACLs");
             }
+            // Client quotas likewise, before the first request is charged.
+            crate::config_change::load_client_quotas(&p.session, &ctx.quotas).await?;
         }
 
         // Logs: lock the dirs, load every partition (recovering after an unclean stop).

@@ -11,8 +11,10 @@
 //! overrides). Handled notifications older than 15 minutes are deleted, as Kafka does.
 //! For users (`users/<user>`) the SCRAM credentials in the user's config replace the
 //! cached ones ([`ConfigChangeHandler::user_config_changed`]), so a user added or removed
-//! with `kafka-configs.sh` logs in (or stops) without a restart. Other entity types
-//! (clients, ips, brokers, user quotas) are read but have no effect in Samsa.
+//! with `kafka-configs.sh` logs in (or stops) without a restart. Quota entities
+//! (`users/<u>`, `users/<u>/clients/<c>`, `clients/<c>`, with `<default>` forms) go to the
+//! client quota managers ([`ConfigChangeHandler::quota_config_changed`]). Other entity
+//! types (ips, brokers) are read but have no effect in Samsa.
 //!
 //! The listener follows session replacement: each round takes the broker's current
 //! session from [`BrokerContext::zk`], so after an expiry it re-lists and re-watches.
@@ -31,6 +33,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::broker::BrokerContext;
 use crate::log::LogConfig;
+use crate::quota::client::{ClientQuotas, QuotaEntity};
 
 /// Handled notifications older than this are deleted (Kafka's `changeExpirationMs`).
 pub const CHANGE_EXPIRATION_MS: i64 = 15 * 60 * 1000;
@@ -45,6 +48,9 @@ pub trait ConfigChangeHandler: Send + Sync + 'static {
 
     /// `/config/users/<user>` now holds `config` (empty if the node is gone).
     fn user_config_changed(&self, _user: &str, _config: BTreeMap<String, String>) {}
+
+    /// The config of a quota entity (`users/..`, `clients/..`) changed to `config`.
+    fn quota_config_changed(&self, _entity: &QuotaEntity, _config: &BTreeMap<String, String>) {}
 }
 
 impl<F> ConfigChangeHandler for F
@@ -75,6 +81,12 @@ impl ConfigChangeHandler for BrokerTopicConfigHandler {
     fn user_config_changed(&self, user: &str, config: BTreeMap<String, String>) {
         if let Some(ctx) = self.ctx.upgrade() {
             ctx.security.scram.set_user(user, &config);
+        }
+    }
+
+    fn quota_config_changed(&self, entity: &QuotaEntity, config: &BTreeMap<String, String>) {
+        if let Some(ctx) = self.ctx.upgrade() {
+            ctx.quotas.entity_changed(entity, config);
         }
     }
 
@@ -125,6 +137,54 @@ pub async fn load_topic_configs(ctx: &BrokerContext, zk: &ZkSession, topics: &[S
             Err(e) => warn!(topic, error = %e, "cannot read topic config from ZooKeeper"),
         }
     }
+}
+
+/// Loads every quota entity's config from `/config/users`, `/config/users/<u>/clients` and
+/// `/config/clients` (Kafka's `DynamicConfigManager.startup` reads all entity configs, not
+/// only those with a pending notification). An unreadable znode is logged and skipped.
+pub async fn load_client_quotas(
+    zk: &ZkSession,
+    quotas: &ClientQuotas,
+) -> samsa_common::error::Result<()> {
+    use samsa_common::zk::znodes::{quota_config, ConfigEntityTypeZNode};
+    let mut paths = Vec::new();
+    for user in zk
+        .children(&ConfigEntityTypeZNode::path(config_type::USER))
+        .await?
+        .unwrap_or_default()
+    {
+        let clients = format!(
+            "{}/{user}/{}",
+            ConfigEntityTypeZNode::path(config_type::USER),
+            quota_config::CLIENTS_CHILD
+        );
+        for client in zk.children(&clients).await?.unwrap_or_default() {
+            paths.push(format!("{user}/{}/{client}", quota_config::CLIENTS_CHILD));
+        }
+        paths.push(user);
+    }
+    let users = paths.into_iter().map(|p| (config_type::USER, p));
+    let clients = zk
+        .children(&ConfigEntityTypeZNode::path(config_type::CLIENT))
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| (config_type::CLIENT, c));
+    for (ty, name) in users.chain(clients).collect::<Vec<_>>() {
+        let path = format!("{ty}/{name}");
+        let Some(entity) = QuotaEntity::from_entity_path(&path) else {
+            warn!(path, "skipping quota entity with a bad name");
+            continue;
+        };
+        match zk.get_entity_config(ty, &name).await {
+            Ok(config) => quotas.entity_changed(&entity, &config),
+            Err(e @ samsa_common::error::Error::InvalidZnode { .. }) => {
+                error!(path, error = %e, "skipping unreadable quota config znode")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Listener state: the last sequence number handled.
@@ -201,20 +261,28 @@ impl<H: ConfigChangeHandler> ConfigChangeListener<H> {
                 info!(topic = entity_name, config = ?overrides, "processing topic config change");
                 self.handler.topic_config_changed(entity_name, overrides);
             }
-            config_type::USER if !entity_name.contains('/') => {
+            config_type::USER | config_type::CLIENT => {
                 let config = match zk.get_entity_config(entity_type, entity_name).await {
                     Ok(c) => c,
                     Err(e @ samsa_common::error::Error::InvalidZnode { .. }) => {
-                        error!(user = entity_name, error = %e, "ignoring config change: unreadable user config znode");
+                        error!(entity = %n.entity_path, error = %e, "ignoring config change: unreadable config znode");
                         return Ok(());
                     }
                     Err(e) => return Err(e),
                 };
-                // Values are credentials: log the mechanisms only.
-                info!(user = entity_name, keys = ?config.keys().collect::<Vec<_>>(), "processing user config change");
-                let user = samsa_common::zk::znodes::desanitize_entity_name(entity_name)
-                    .unwrap_or_else(|| entity_name.to_string());
-                self.handler.user_config_changed(&user, config);
+                // User values may be credentials: log the keys only.
+                info!(entity = %n.entity_path, keys = ?config.keys().collect::<Vec<_>>(), "processing user/client config change");
+                if entity_type == config_type::USER && !entity_name.contains('/') {
+                    let user = samsa_common::zk::znodes::desanitize_entity_name(entity_name)
+                        .unwrap_or_else(|| entity_name.to_string());
+                    self.handler.user_config_changed(&user, config.clone());
+                }
+                match QuotaEntity::from_entity_path(&n.entity_path) {
+                    Some(entity) => self.handler.quota_config_changed(&entity, &config),
+                    None => {
+                        warn!(entity_path = %n.entity_path, "ignoring config change with bad quota entity path")
+                    }
+                }
             }
             other => {
                 debug!(
@@ -493,6 +561,73 @@ mod tests {
             .expect("listener stops")
             .expect("join");
         assert_eq!(seen.lock().expect("lock").len(), 2);
+    }
+
+    /// Quota entities at every level are loaded at start-up (SCRAM-only users turn nothing
+    /// on), and a later change notification updates them live.
+    #[tokio::test]
+    async fn client_quotas_load_and_follow_changes() {
+        let server = TestZk::start();
+        let zk = ZkSession::connect(&ZkConfig::new(
+            server.connect_string_with_chroot("/ccquota"),
+            Duration::from_secs(10),
+        ))
+        .await
+        .expect("connect");
+        zk.create_top_level_paths().await.expect("paths");
+        let one = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        admin::change_entity_config(
+            &zk,
+            "users",
+            "alice/clients/app",
+            &one("producer_byte_rate", "100"),
+        )
+        .await
+        .expect("write");
+        admin::change_entity_config(
+            &zk,
+            "clients",
+            "<default>",
+            &one("consumer_byte_rate", "200"),
+        )
+        .await
+        .expect("write");
+        admin::change_entity_config(&zk, "users", "bob", &one("SCRAM-SHA-256", "salt=x"))
+            .await
+            .expect("write");
+
+        let p = std::collections::HashMap::from([(
+            "zookeeper.connect".to_string(),
+            "unused:1".to_string(),
+        )]);
+        let cfg = Arc::new(samsa_common::config::BrokerConfig::from_props(&p).expect("cfg"));
+        let ctx = Arc::new(BrokerContext::new(cfg, Vec::new()));
+        load_client_quotas(&zk, &ctx.quotas).await.expect("load");
+        assert_eq!(ctx.quotas.produce.quota_for("alice", "app"), Some(100.0));
+        assert_eq!(ctx.quotas.produce.quota_for("alice", "other"), None);
+        assert_eq!(ctx.quotas.fetch.quota_for("bob", "any"), Some(200.0));
+        assert!(!ctx.quotas.request.enabled());
+
+        let mut listener = ConfigChangeListener::new(BrokerTopicConfigHandler::new(&ctx));
+        let children = zk
+            .children(ConfigEntityChangeNotificationZNode::PATH)
+            .await
+            .expect("children")
+            .unwrap_or_default();
+        listener.process(&zk, &children).await.expect("round");
+        admin::change_entity_config(&zk, "users", "alice/clients/app", &BTreeMap::new())
+            .await
+            .expect("write");
+        admin::change_entity_config(&zk, "clients", "app", &one("producer_byte_rate", "50"))
+            .await
+            .expect("write");
+        let children = zk
+            .children(ConfigEntityChangeNotificationZNode::PATH)
+            .await
+            .expect("children")
+            .unwrap_or_default();
+        listener.process(&zk, &children).await.expect("round");
+        assert_eq!(ctx.quotas.produce.quota_for("alice", "app"), Some(50.0));
     }
 
     /// A topic config znode holding JSON we cannot read (written by another tool) is skipped

@@ -88,6 +88,26 @@ pub struct ConnInfo {
     pub protocol: samsa_common::config::SecurityProtocol,
     /// Authenticated with a delegation token (SCRAM `tokenauth=true`).
     pub token_authenticated: bool,
+    /// Throttle time (ms) the dispatcher charged to the request being handled (client
+    /// quotas). The connection takes it after the handler returns: the response goes out
+    /// at once and no further request is processed for that long (KIP-219 mute).
+    pub throttle: Arc<ThrottleSlot>,
+}
+
+/// Where the request being handled leaves its throttle time for the connection.
+#[derive(Debug, Default)]
+pub struct ThrottleSlot(std::sync::atomic::AtomicU64);
+
+impl ThrottleSlot {
+    /// Sets the throttle time of the current request (the largest wins).
+    pub fn set(&self, ms: u64) {
+        self.0.fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Takes the throttle time, leaving 0.
+    pub fn take(&self) -> u64 {
+        self.0.swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl ConnInfo {
@@ -100,6 +120,7 @@ impl ConnInfo {
             principal: Arc::from(crate::security::principal::ANONYMOUS),
             protocol: samsa_common::config::SecurityProtocol::Plaintext,
             token_authenticated: false,
+            throttle: Arc::default(),
         }
     }
 }
@@ -269,6 +290,17 @@ pub async fn serve<H: RequestHandler>(
                 timing.iter().for_each(metrics::request_done);
                 debug!(peer = %conn.peer, error = %e, "closing connection");
                 break;
+            }
+        }
+        // KIP-219: the response is on its way; the channel stays muted for the throttle
+        // time (Kafka 3.9 does this for every request version; old clients just wait).
+        let throttle = conn.throttle.take();
+        if throttle > 0 {
+            debug!(peer = %conn.peer, throttle_ms = throttle, "throttling connection (client quota)");
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(throttle)) => {}
+                _ = wait_true(&mut shutdown) => break,
+                _ = activity.closed() => break,
             }
         }
     }

@@ -216,6 +216,53 @@ fn encode_response_header(buf: &mut BytesMut, correlation_id: i32, version: i16)
         .map_err(|e| Error::Internal(format!("encoding response header: {e}")))
 }
 
+/// Bytes a request takes on the wire without its size prefix (Kafka's
+/// `RequestChannel.Request.sizeInBytes`): header plus body.
+fn request_size(header: &RequestHeader, body_len: usize) -> usize {
+    let hv = ApiKey::try_from(header.request_api_key)
+        .map(|k| k.request_header_version(header.request_api_version))
+        .unwrap_or(1);
+    header.compute_size(hv).unwrap_or(0) + body_len
+}
+
+/// The user a quota is charged to: the principal's name (`User:alice` → `alice`).
+fn user_of(conn: &ConnInfo) -> &str {
+    conn.principal
+        .split_once(':')
+        .map_or(&*conn.principal, |(_, n)| n)
+}
+
+fn client_of(header: &RequestHeader) -> &str {
+    header.client_id.as_deref().unwrap_or("")
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Records `value` against the client's quota; a throttle time mutes the connection after
+/// the response (the connection reads [`ConnInfo::throttle`]).
+fn charge(
+    quotas: &crate::quota::client::ClientQuotaManager,
+    conn: &ConnInfo,
+    header: &RequestHeader,
+    value: f64,
+) -> u64 {
+    if !quotas.enabled() {
+        return 0;
+    }
+    let t = quotas.record(user_of(conn), client_of(header), value, now_ms());
+    conn.throttle.set(t);
+    t
+}
+
+fn throttle_field(ms: u64) -> i32 {
+    i32::try_from(ms).unwrap_or(i32::MAX)
+}
+
 /// Routes one request to its handler.
 pub async fn dispatch(
     ctx: &Arc<BrokerContext>,
@@ -248,16 +295,49 @@ pub async fn dispatch(
             handlers::update_metadata::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
         ),
         ApiKey::Produce => {
+            let size = request_size(&header, body.len());
             let req = decode(&mut body, v)?;
-            match handlers::produce::handle(ctx, conn, &header, req).await? {
-                Some(resp) => respond(&header, resp),
+            let resp = handlers::produce::handle(ctx, conn, &header, req).await?;
+            // Kafka charges the whole request once the append is done, acks=0 included.
+            let throttle = charge(&ctx.quotas.produce, conn, &header, size as f64);
+            match resp {
+                Some(mut resp) => {
+                    resp.throttle_time_ms = throttle_field(throttle);
+                    respond(&header, resp)
+                }
                 None => Ok(None),
             }
         }
         ApiKey::Fetch => {
-            let req = decode(&mut body, v)?;
+            let mut req: kafka_protocol::messages::FetchRequest = decode(&mut body, v)?;
+            let quotas = &ctx.quotas.fetch;
+            let consumer = handlers::fetch::replica_id_of(&req, v) < 0;
+            if consumer {
+                // Never fetch more than the quota lets through in one window.
+                if let Some(max) = quotas.max_value_in_window(user_of(conn), client_of(&header)) {
+                    let max = max.min(f64::from(i32::MAX)) as i32;
+                    req.max_bytes = req.max_bytes.min(max);
+                    req.min_bytes = req.min_bytes.min(req.max_bytes);
+                }
+            }
+            let incremental_session = (req.session_epoch > 0).then_some(req.session_id);
             let chunks = handlers::fetch::handle(ctx, conn, &header, req).await?;
-            respond_chunks::<kafka_protocol::messages::FetchResponse>(&header, chunks)
+            if !consumer || !quotas.enabled() {
+                return respond_chunks::<kafka_protocol::messages::FetchResponse>(&header, chunks);
+            }
+            let size: usize = chunks.iter().map(Chunk::len).sum();
+            let throttle = charge(quotas, conn, &header, size as f64);
+            if throttle == 0 {
+                return respond_chunks::<kafka_protocol::messages::FetchResponse>(&header, chunks);
+            }
+            // A throttled fetch returns no data, and its bytes do not count.
+            quotas.unrecord(user_of(conn), client_of(&header), size as f64, now_ms());
+            let empty = handlers::fetch::throttled_response(
+                v,
+                throttle_field(throttle),
+                incremental_session.unwrap_or(0),
+            );
+            respond_chunks::<kafka_protocol::messages::FetchResponse>(&header, empty)
         }
         ApiKey::ListOffsets => respond(
             &header,

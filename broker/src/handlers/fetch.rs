@@ -422,6 +422,17 @@ fn to_partition_out(
     out
 }
 
+/// The answer to a fetch over its quota (Kafka's `FetchContext.getThrottledResponse`): no
+/// partitions, the throttle time, and the session id only for an incremental session.
+pub fn throttled_response(version: i16, throttle_time_ms: i32, session_id: i32) -> Vec<Chunk> {
+    let out: FetchResponseOut<RecordsOut> = FetchResponseOut {
+        throttle_time_ms,
+        session_id,
+        ..FetchResponseOut::default()
+    };
+    to_chunks(encode_fetch_response(out, version))
+}
+
 fn to_chunks(pieces: Vec<Piece<RecordsOut>>) -> Vec<Chunk> {
     pieces
         .into_iter()

@@ -1,5 +1,6 @@
-//! Quotas: Kafka's windowed rates and throttle times ([`rate`]) and connection limits
-//! ([`connections`]).
+//! Quotas: Kafka's windowed rates and throttle times ([`rate`]), client quotas
+//! ([`client`]) and connection limits ([`connections`]).
 
+pub mod client;
 pub mod connections;
 pub mod rate;

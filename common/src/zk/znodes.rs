@@ -749,6 +749,66 @@ pub mod config_type {
     pub const DEFAULT_ENTITY: &str = "<default>";
 }
 
+/// Client quota configs (Kafka's `QuotaConfigs`), kept in the config of a quota entity:
+///
+/// * `/config/users/<user>` — all clients of a user (this znode also holds the user's
+///   SCRAM credentials);
+/// * `/config/users/<user>/clients/<client-id>` — one client of one user;
+/// * `/config/clients/<client-id>` — a client id, whatever the user;
+/// * `<default>` in place of a user or client id names the default of that level
+///   (`/config/users/<default>/clients/<default>`, `/config/clients/<default>`, ...).
+///
+/// Names are sanitized ([`sanitize_entity_name`]). The payload is the usual entity config,
+/// `{"version":1,"config":{"producer_byte_rate":"1048576"}}`, and a change is announced with
+/// `/config/changes/config_change_<seq>` = `{"version":2,"entity_path":"clients/app1"}`
+/// (or `users/alice`, `users/alice/clients/app1`, `users/<default>`), exactly as
+/// `kafka-configs.sh --alter --add-config producer_byte_rate=...` and AlterClientQuotas
+/// write them.
+pub mod quota_config {
+    /// Bytes per second a producer may send (Kafka type LONG).
+    pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
+    /// Bytes per second a consumer may fetch (LONG).
+    pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
+    /// Percentage of request handler time (DOUBLE).
+    pub const REQUEST_PERCENTAGE: &str = "request_percentage";
+    /// Partition mutations per second for CreateTopics/CreatePartitions/DeleteTopics (DOUBLE).
+    pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
+    /// Every quota key.
+    pub const ALL: [&str; 4] = [
+        PRODUCER_BYTE_RATE,
+        CONSUMER_BYTE_RATE,
+        REQUEST_PERCENTAGE,
+        CONTROLLER_MUTATION_RATE,
+    ];
+    /// Child of `/config/users/<user>` holding that user's per-client entities.
+    pub const CLIENTS_CHILD: &str = "clients";
+
+    /// Splits a quota entity path below `/config` (as in a change notification) into its
+    /// sanitized user and client id parts: `users/a` → `(Some("a"), None)`,
+    /// `users/a/clients/c` → `(Some("a"), Some("c"))`, `clients/c` → `(None, Some("c"))`.
+    /// `None` for any other shape.
+    pub fn parse_entity_path(path: &str) -> Option<(Option<&str>, Option<&str>)> {
+        let parts: Vec<&str> = path.split('/').collect();
+        let ok = |s: &&str| !s.is_empty();
+        match parts.as_slice() {
+            ["users", u] if ok(u) => Some((Some(u), None)),
+            ["users", u, "clients", c] if ok(u) && ok(c) => Some((Some(u), Some(c))),
+            ["clients", c] if ok(c) => Some((None, Some(c))),
+            _ => None,
+        }
+    }
+
+    /// The entity path (below `/config`) of a user and/or client id, sanitized names given.
+    pub fn entity_path(user: Option<&str>, client: Option<&str>) -> Option<String> {
+        match (user, client) {
+            (Some(u), Some(c)) => Some(format!("users/{u}/clients/{c}")),
+            (Some(u), None) => Some(format!("users/{u}")),
+            (None, Some(c)) => Some(format!("clients/{c}")),
+            (None, None) => None,
+        }
+    }
+}
+
 /// Kafka's `Sanitizer.sanitize` for user and client entity names in znode paths: every
 /// character but `[A-Za-z0-9._-]` becomes `%XX` of its UTF-8 bytes (so `*` is `%2A` and
 /// a space `%20`).
@@ -1249,6 +1309,20 @@ mod tests {
 
     #[test]
     fn entity_name_sanitizing() {
+        use quota_config::{entity_path, parse_entity_path};
+        assert_eq!(parse_entity_path("users/a"), Some((Some("a"), None)));
+        assert_eq!(
+            parse_entity_path("users/<default>/clients/c%20d"),
+            Some((Some("<default>"), Some("c%20d")))
+        );
+        assert_eq!(parse_entity_path("clients/c"), Some((None, Some("c"))));
+        assert_eq!(parse_entity_path("users/a/clients"), None);
+        assert_eq!(parse_entity_path("topics/t"), None);
+        assert_eq!(parse_entity_path("users/"), None);
+        assert_eq!(
+            entity_path(Some("a"), Some("c")).as_deref(),
+            Some("users/a/clients/c")
+        );
         assert_eq!(sanitize_entity_name("alice"), "alice");
         assert_eq!(sanitize_entity_name("a b*@c"), "a%20b%2A%40c");
         assert_eq!(

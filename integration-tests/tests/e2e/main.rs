@@ -20,6 +20,7 @@ mod kcat;
 mod log_dir_failure;
 mod metrics;
 mod other_clients;
+mod quotas;
 mod rdkafka_client;
 mod security;
 mod security_tokens;
