@@ -1,0 +1,245 @@
+//! Authorization enforced end to end (issue 9): two brokers with the ZooKeeper ACL
+//! authorizer, clients as `User:alice` / `User:bob` / `User:admin` over SASL PLAIN, the
+//! inter-broker listener as the super user `User:ANONYMOUS`. A matrix of principals × APIs
+//! (produce, idempotent produce, fetch, group join and commit, list topics, create / delete
+//! topics, describe configs) with the Java 3.9.1 clients, refused with Kafka's exceptions
+//! (TOPIC_ / GROUP_ / CLUSTER_AUTHORIZATION_FAILED) until granted; DENY overriding ALLOW; an
+//! ACL written straight into the znodes reaching the second broker within seconds; and
+//! replication (acks=all on an RF 2 topic) working under the authorizer.
+
+use std::time::{Duration, Instant};
+
+use samsa_integration_tests::{clients, util, wait_until, BrokerSpec, Cluster};
+use serde_json::Value;
+use zookeeper_client::CreateMode;
+
+use crate::acls::{acl_ops, sasl_plain, strings, wire_describe_all, AUTHORIZER};
+
+const USERS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
+    username=\"admin\" password=\"admin-pw\" user_admin=\"admin-pw\" user_alice=\"alice-pw\" \
+    user_bob=\"bob-pw\";";
+
+/// Runs AuthzOps steps as one client principal.
+fn authz_ops(bootstrap: &str, props: &[String], steps: &[&str]) -> Value {
+    let mut args = vec![bootstrap.to_string()];
+    for p in props {
+        args.push("--prop".into());
+        args.push(p.clone());
+    }
+    args.extend(steps.iter().map(|s| s.to_string()));
+    clients::java("AuthzOps", &args, Duration::from_secs(150)).unwrap()
+}
+
+/// The exception class a step failed with (panics if it succeeded).
+fn failed(r: &Value, step: &str) -> String {
+    let e = r[step]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{step} should have been refused: {r}"));
+    e.split(':').next().unwrap().to_string()
+}
+
+fn ok(r: &Value, step: &str) {
+    assert!(r[step].get("error").is_none(), "{step} failed: {r}");
+}
+
+/// The ISR of partition 0 as the controller wrote it.
+fn isr(cluster: &Cluster, topic: &str) -> Vec<i64> {
+    let st = cluster
+        .zk()
+        .json(&format!("/brokers/topics/{topic}/partitions/0/state"))
+        .unwrap();
+    let mut v: Vec<i64> = st["isr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_i64().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn acl_enforcement_matrix_two_brokers() {
+    let ports: Vec<(u16, u16)> = (0..2)
+        .map(|_| (util::free_port(), util::free_port()))
+        .collect();
+    let specs = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (ps, p0))| {
+            BrokerSpec::id(i as i32 + 1).prop(
+                "listeners",
+                format!("SASL_PLAINTEXT://127.0.0.1:{ps},PLAINTEXT://127.0.0.1:{p0}"),
+            )
+        })
+        .collect();
+    let cluster = Cluster::builder("aclenf")
+        .specs(specs)
+        .prop("inter.broker.listener.name", "PLAINTEXT")
+        .prop("sasl.enabled.mechanisms", "PLAIN")
+        .prop("listener.name.sasl_plaintext.plain.sasl.jaas.config", USERS)
+        .prop("authorizer.class.name", AUTHORIZER)
+        // Inter-broker traffic (PLAINTEXT) is User:ANONYMOUS.
+        .prop("super.users", "User:admin;User:ANONYMOUS")
+        .start();
+    cluster.wait_registered(Duration::from_secs(30));
+    let sasl: Vec<String> = ports
+        .iter()
+        .map(|(ps, _)| format!("127.0.0.1:{ps}"))
+        .collect();
+    let sasl_all = sasl.join(",");
+    let plain: Vec<String> = cluster.brokers.iter().map(|b| b.addr()).collect();
+    let (admin, alice, bob) = (
+        sasl_plain("admin", "admin-pw"),
+        sasl_plain("alice", "alice-pw"),
+        sasl_plain("bob", "bob-pw"),
+    );
+
+    // The super user sets up: an RF 2 topic written with acks=all (the follower must fetch
+    // from the leader, authorized as the inter-broker principal), others, one on broker 2.
+    let r = authz_ops(
+        &sasl_all,
+        &admin,
+        &[
+            "create|paid|2",
+            "create|other|2",
+            "create|denied|1",
+            "create-on|bobs|2",
+            "produce|paid|true",
+            "list",
+        ],
+    );
+    for s in ["s0", "s1", "s2", "s3", "s4"] {
+        ok(&r, s);
+    }
+    assert_eq!(strings(&r["s5"]["topics"]), ["bobs", "denied", "other", "paid"]);
+    assert_eq!(isr(&cluster, "paid"), [1, 2], "both replicas in sync");
+
+    // alice without ACLs: refused everywhere, topics hidden.
+    let r = authz_ops(
+        &sasl_all,
+        &alice,
+        &[
+            "produce|paid|false",
+            "produce|paid|true",
+            "consume|paid|g-alice|1",
+            "fetch|paid|g-alice|1",
+            "list",
+            "create|alice-new|1",
+            "configs|paid",
+            "delete|paid",
+        ],
+    );
+    assert_eq!(failed(&r, "s0"), "TopicAuthorizationException", "{r}");
+    let idem = failed(&r, "s1");
+    assert!(
+        idem == "TopicAuthorizationException" || idem == "ClusterAuthorizationException",
+        "{r}"
+    );
+    for s in ["s2", "s3"] {
+        let e = failed(&r, s);
+        assert!(
+            e == "GroupAuthorizationException" || e == "TopicAuthorizationException",
+            "{s}: {r}"
+        );
+    }
+    assert!(strings(&r["s4"]["topics"]).is_empty(), "{r}");
+    for s in ["s5", "s6", "s7"] {
+        assert_eq!(failed(&r, s), "TopicAuthorizationException", "{s}: {r}");
+    }
+
+    // admin grants alice WRITE, DESCRIBE and READ on `paid` and READ on her group; ALL on
+    // `denied` but a DENY of WRITE there.
+    let grants = [
+        "create|TOPIC|paid|LITERAL|User:alice|*|WRITE|ALLOW",
+        "create|TOPIC|paid|LITERAL|User:alice|*|DESCRIBE|ALLOW",
+        "create|TOPIC|paid|LITERAL|User:alice|*|READ|ALLOW",
+        "create|GROUP|g-alice|LITERAL|User:alice|*|READ|ALLOW",
+        "create|TOPIC|denied|LITERAL|User:alice|*|ALL|ALLOW",
+        "create|TOPIC|denied|LITERAL|User:alice|*|WRITE|DENY",
+    ];
+    let r = acl_ops(&plain[0], &[], &grants);
+    for i in 0..grants.len() {
+        assert_eq!(r[format!("s{i}")]["ok"], true, "{r}");
+    }
+    for a in &plain {
+        wait_until(
+            &format!("grants on {a}"),
+            Duration::from_secs(15),
+            || (wire_describe_all(a).len() == grants.len()).then_some(()),
+        );
+    }
+    let r = authz_ops(
+        &sasl_all,
+        &alice,
+        &[
+            "produce|paid|false",
+            // 3.9: WRITE on any topic implies IDEMPOTENT_WRITE on the cluster.
+            "produce|paid|true",
+            "consume|paid|g-alice|3",
+            "fetch|paid|g-alice|0",
+            "list",
+            "produce|other|false",
+            "consume|paid|g-other|1",
+            "configs|paid",
+            "delete|paid",
+            "create|paid2|1",
+            "produce|denied|false",
+            "fetch|denied|g-alice|0",
+            "configs|denied",
+        ],
+    );
+    for s in ["s0", "s1", "s3", "s11", "s12"] {
+        ok(&r, s);
+    }
+    assert_eq!(r["s2"]["records"], 3, "join, fetch and commit: {r}");
+    assert_eq!(strings(&r["s4"]["topics"]), ["denied", "paid"], "{r}");
+    assert_eq!(failed(&r, "s5"), "TopicAuthorizationException", "{r}");
+    assert_eq!(failed(&r, "s6"), "GroupAuthorizationException", "{r}");
+    for s in ["s7", "s8", "s9"] {
+        assert_eq!(failed(&r, s), "TopicAuthorizationException", "{s}: {r}");
+    }
+    assert_eq!(failed(&r, "s10"), "TopicAuthorizationException", "DENY wins: {r}");
+
+    // bob is still refused; then an ACL for him written straight into ZooKeeper (resource
+    // node, then change notification) lets him write to `bobs`, led by broker 2, which he
+    // reaches through broker 2 only.
+    let zk = cluster.zk();
+    zk.create(
+        "/kafka-acl/Topic/bobs",
+        br#"{"version":1,"acls":[{"principal":"User:bob","permissionType":"Allow","operation":"Write","host":"*"},{"principal":"User:bob","permissionType":"Allow","operation":"Describe","host":"*"}]}"#,
+        CreateMode::Persistent,
+    )
+    .unwrap();
+    zk.create(
+        "/kafka-acl-changes/acl_changes_",
+        b"TOPIC:bobs",
+        CreateMode::PersistentSequential,
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let r = authz_ops(
+        &sasl[1],
+        &bob,
+        &[
+            "produce|paid|false",
+            "fetch|paid|g-alice|1",
+            "create|bob-new|1",
+            "await-produce|bobs|15000",
+            "list",
+        ],
+    );
+    assert_eq!(failed(&r, "s0"), "TopicAuthorizationException", "{r}");
+    let e = failed(&r, "s1");
+    assert!(
+        e == "GroupAuthorizationException" || e == "TopicAuthorizationException",
+        "{r}"
+    );
+    assert_eq!(failed(&r, "s2"), "TopicAuthorizationException", "{r}");
+    ok(&r, "s3");
+    assert_eq!(strings(&r["s4"]["topics"]), ["bobs"], "{r}");
+    assert!(t0.elapsed() < Duration::from_secs(30));
+
+    assert_eq!(isr(&cluster, "paid"), [1, 2], "ISR kept under the authorizer");
+    cluster.finish();
+}
