@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use samsa_integration_tests::{clients, util, wait_until, BrokerSpec, Cluster};
+use samsa_integration_tests::{clients, util, wait_until, wire, BrokerSpec, Cluster};
 use serde_json::Value;
 use zookeeper_client::CreateMode;
 
@@ -112,7 +112,10 @@ fn acl_enforcement_matrix_two_brokers() {
     for s in ["s0", "s1", "s2", "s3", "s4"] {
         ok(&r, s);
     }
-    assert_eq!(strings(&r["s5"]["topics"]), ["bobs", "denied", "other", "paid"]);
+    assert_eq!(
+        strings(&r["s5"]["topics"]),
+        ["bobs", "denied", "other", "paid"]
+    );
     assert_eq!(isr(&cluster, "paid"), [1, 2], "both replicas in sync");
 
     // alice without ACLs: refused everywhere, topics hidden.
@@ -163,11 +166,9 @@ fn acl_enforcement_matrix_two_brokers() {
         assert_eq!(r[format!("s{i}")]["ok"], true, "{r}");
     }
     for a in &plain {
-        wait_until(
-            &format!("grants on {a}"),
-            Duration::from_secs(15),
-            || (wire_describe_all(a).len() == grants.len()).then_some(()),
-        );
+        wait_until(&format!("grants on {a}"), Duration::from_secs(15), || {
+            (wire_describe_all(a).len() == grants.len()).then_some(())
+        });
     }
     let r = authz_ops(
         &sasl_all,
@@ -199,7 +200,11 @@ fn acl_enforcement_matrix_two_brokers() {
     for s in ["s7", "s8", "s9"] {
         assert_eq!(failed(&r, s), "TopicAuthorizationException", "{s}: {r}");
     }
-    assert_eq!(failed(&r, "s10"), "TopicAuthorizationException", "DENY wins: {r}");
+    assert_eq!(
+        failed(&r, "s10"),
+        "TopicAuthorizationException",
+        "DENY wins: {r}"
+    );
 
     // bob is still refused; then an ACL for him written straight into ZooKeeper (resource
     // node, then change notification) lets him write to `bobs`, led by broker 2, which he
@@ -240,6 +245,100 @@ fn acl_enforcement_matrix_two_brokers() {
     assert_eq!(strings(&r["s4"]["topics"]), ["bobs"], "{r}");
     assert!(t0.elapsed() < Duration::from_secs(30));
 
-    assert_eq!(isr(&cluster, "paid"), [1, 2], "ISR kept under the authorizer");
+    assert_eq!(
+        isr(&cluster, "paid"),
+        [1, 2],
+        "ISR kept under the authorizer"
+    );
+    cluster.finish();
+}
+
+/// Error codes of the inter-broker APIs sent as `User:ANONYMOUS` over PLAINTEXT.
+fn inter_broker_codes(addr: &str) -> Vec<(&'static str, i16)> {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let mut c = wire::Conn::connect(addr).unwrap();
+    let mut out = Vec::new();
+    let r: UpdateMetadataResponse = c
+        .request(ApiKey::UpdateMetadata, 7, &UpdateMetadataRequest::default())
+        .unwrap();
+    out.push(("UpdateMetadata", r.error_code));
+    let r: LeaderAndIsrResponse = c
+        .request(ApiKey::LeaderAndIsr, 5, &LeaderAndIsrRequest::default())
+        .unwrap();
+    out.push(("LeaderAndIsr", r.error_code));
+    let r: StopReplicaResponse = c
+        .request(ApiKey::StopReplica, 3, &StopReplicaRequest::default())
+        .unwrap();
+    out.push(("StopReplica", r.error_code));
+    let r: ControlledShutdownResponse = c
+        .request(
+            ApiKey::ControlledShutdown,
+            3,
+            &ControlledShutdownRequest::default().with_broker_id(BrokerId(2)),
+        )
+        .unwrap();
+    out.push(("ControlledShutdown", r.error_code));
+    let r: AlterPartitionResponse = c
+        .request(ApiKey::AlterPartition, 1, &AlterPartitionRequest::default())
+        .unwrap();
+    out.push(("AlterPartition", r.error_code));
+    // A follower's fetch (replica id 2): without CLUSTER_ACTION every partition is refused.
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(2))
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let r: FetchResponse = c.request(ApiKey::Fetch, 12, &req).unwrap();
+    out.push(("Fetch(follower)", r.responses[0].partitions[0].error_code));
+    out
+}
+
+/// Inter-broker APIs need CLUSTER_ACTION on the cluster: with `super.users` not naming the
+/// inter-broker principal (`User:ANONYMOUS` on PLAINTEXT) they answer
+/// CLUSTER_AUTHORIZATION_FAILED (a follower's fetch TOPIC_AUTHORIZATION_FAILED per
+/// partition, as Kafka); an ACL granting CLUSTER_ACTION, written into ZooKeeper, lifts that.
+#[test]
+fn acl_enforcement_inter_broker_needs_cluster_action() {
+    let mut cluster = Cluster::builder("aclibp")
+        .prop("authorizer.class.name", AUTHORIZER)
+        .prop("super.users", "User:admin")
+        .start();
+    // The controller's own requests to this broker are refused too.
+    cluster
+        .broker(1)
+        .allow_error("CLUSTER_AUTHORIZATION_FAILED");
+    cluster.broker(1).allow_error("ClusterAuthorization");
+    let addr = cluster.bootstrap();
+    let codes = inter_broker_codes(&addr);
+    for (api, code) in &codes {
+        let want = if *api == "Fetch(follower)" { 29 } else { 31 };
+        assert_eq!(*code, want, "{api}: {codes:?}");
+    }
+    let zk = cluster.zk();
+    zk.create(
+        "/kafka-acl/Cluster/kafka-cluster",
+        br#"{"version":1,"acls":[{"principal":"User:ANONYMOUS","permissionType":"Allow","operation":"ClusterAction","host":"*"}]}"#,
+        CreateMode::Persistent,
+    )
+    .unwrap();
+    zk.create(
+        "/kafka-acl-changes/acl_changes_",
+        b"CLUSTER:kafka-cluster",
+        CreateMode::PersistentSequential,
+    )
+    .unwrap();
+    wait_until("CLUSTER_ACTION granted", Duration::from_secs(15), || {
+        let codes = inter_broker_codes(&addr);
+        codes
+            .iter()
+            .all(|(_, c)| *c != 31 && *c != 29)
+            .then_some(())
+    });
     cluster.finish();
 }
