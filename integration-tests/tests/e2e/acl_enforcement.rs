@@ -151,13 +151,15 @@ fn acl_enforcement_matrix_two_brokers() {
         assert_eq!(failed(&r, s), "TopicAuthorizationException", "{s}: {r}");
     }
 
-    // admin grants alice WRITE, DESCRIBE and READ on `paid` and READ on her group; ALL on
+    // admin grants alice WRITE, DESCRIBE and READ on `paid` and READ on her groups; ALL on
     // `denied` but a DENY of WRITE there.
     let grants = [
         "create|TOPIC|paid|LITERAL|User:alice|*|WRITE|ALLOW",
         "create|TOPIC|paid|LITERAL|User:alice|*|DESCRIBE|ALLOW",
         "create|TOPIC|paid|LITERAL|User:alice|*|READ|ALLOW",
         "create|GROUP|g-alice|LITERAL|User:alice|*|READ|ALLOW",
+        // The group secure_roundtrip.py's consumer names.
+        "create|GROUP|secure|LITERAL|User:alice|*|READ|ALLOW",
         "create|TOPIC|denied|LITERAL|User:alice|*|ALL|ALLOW",
         "create|TOPIC|denied|LITERAL|User:alice|*|WRITE|DENY",
     ];
@@ -204,6 +206,32 @@ fn acl_enforcement_matrix_two_brokers() {
         failed(&r, "s10"),
         "TopicAuthorizationException",
         "DENY wins: {r}"
+    );
+
+    // confluent-kafka (librdkafka) sees the same: alice produces to `paid`, bob is refused.
+    let confluent = |user: &str, pw: &str| {
+        let cfg = serde_json::json!({
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": "PLAIN",
+            "sasl.username": user,
+            "sasl.password": pw,
+        });
+        let args = [
+            "confluent".to_string(),
+            sasl_all.clone(),
+            "paid".to_string(),
+            "2".to_string(),
+            cfg.to_string(),
+        ];
+        clients::python("secure_roundtrip.py", &args, Duration::from_secs(90)).unwrap()
+    };
+    let r = confluent("alice", "alice-pw");
+    assert_eq!(r["acked"], 2, "confluent as alice: {r}");
+    let r = confluent("bob", "bob-pw");
+    let e = r["error"].as_str().unwrap_or_else(|| panic!("bob: {r}"));
+    assert!(
+        e.contains("TOPIC_AUTHORIZATION_FAILED"),
+        "confluent as bob: {e}"
     );
 
     // bob is still refused; then an ACL for him written straight into ZooKeeper (resource
