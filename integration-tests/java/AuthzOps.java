@@ -12,6 +12,9 @@
 //   create-on|TOPIC|IDS          Admin createTopics, 1 partition on brokers IDS (comma list)
 //   delete|TOPIC                 Admin deleteTopics
 //   configs|TOPIC                Admin describeConfigs on the topic
+//   alter-config|TOPIC           Admin incrementalAlterConfigs (retention.ms) on the topic
+//   groups                       Admin listConsumerGroups (ids, sorted)
+//   group-offsets|GROUP          Admin listConsumerGroupOffsets ("topic-p=offset", sorted)
 import java.time.Duration;
 import java.util.*;
 import java.util.concurrent.ExecutionException;
@@ -141,6 +144,27 @@ public class AuthzOps {
                             ConfigResource r = new ConfigResource(ConfigResource.Type.TOPIC, f[1]);
                             Config c = admin.describeConfigs(List.of(r)).all().get().get(r);
                             result = "{\"configs\":" + c.entries().size() + "}";
+                            break;
+                        }
+                        case "alter-config": {
+                            ConfigResource r = new ConfigResource(ConfigResource.Type.TOPIC, f[1]);
+                            AlterConfigOp op = new AlterConfigOp(
+                                new ConfigEntry("retention.ms", "3600000"), AlterConfigOp.OpType.SET);
+                            admin.incrementalAlterConfigs(Map.of(r, List.of(op))).all().get();
+                            break;
+                        }
+                        case "groups": {
+                            Collection<ConsumerGroupListing> gs = admin.listConsumerGroups().all().get();
+                            result = "{\"groups\":[" + gs.stream().map(g -> g.groupId()).sorted()
+                                .map(AuthzOps::quote).collect(Collectors.joining(",")) + "]}";
+                            break;
+                        }
+                        case "group-offsets": {
+                            Map<TopicPartition, OffsetAndMetadata> m =
+                                admin.listConsumerGroupOffsets(f[1]).partitionsToOffsetAndMetadata().get();
+                            result = "{\"offsets\":[" + m.entrySet().stream()
+                                .map(e -> e.getKey() + "=" + e.getValue().offset()).sorted()
+                                .map(AuthzOps::quote).collect(Collectors.joining(",")) + "]}";
                             break;
                         }
                         default:

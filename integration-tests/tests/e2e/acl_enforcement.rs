@@ -107,6 +107,7 @@ fn acl_enforcement_matrix_two_brokers() {
             "create-on|bobs|2",
             "produce|paid|true",
             "list",
+            "consume|paid|g-admin|1",
         ],
     );
     for s in ["s0", "s1", "s2", "s3", "s4"] {
@@ -116,6 +117,7 @@ fn acl_enforcement_matrix_two_brokers() {
         strings(&r["s5"]["topics"]),
         ["bobs", "denied", "other", "paid"]
     );
+    assert_eq!(r["s6"]["records"], 1, "{r}");
     assert_eq!(isr(&cluster, "paid"), [1, 2], "both replicas in sync");
 
     // alice without ACLs: refused everywhere, topics hidden.
@@ -190,11 +192,23 @@ fn acl_enforcement_matrix_two_brokers() {
             "produce|denied|false",
             "fetch|denied|g-alice|0",
             "configs|denied",
+            "alter-config|paid",
+            "alter-config|denied",
+            "groups",
+            "group-offsets|g-alice",
+            "group-offsets|g-admin",
         ],
     );
-    for s in ["s0", "s1", "s3", "s11", "s12"] {
+    for s in ["s0", "s1", "s3", "s11", "s12", "s14"] {
         ok(&r, s);
     }
+    assert_eq!(failed(&r, "s13"), "TopicAuthorizationException", "{r}");
+    // Only groups alice may describe are listed; only readable offsets of hers.
+    let groups = strings(&r["s15"]["groups"]);
+    assert!(groups.contains(&"g-alice".to_string()), "{r}");
+    assert!(!groups.contains(&"g-admin".to_string()), "{r}");
+    assert_eq!(strings(&r["s16"]["offsets"]), ["paid-0=3"], "{r}");
+    assert_eq!(failed(&r, "s17"), "GroupAuthorizationException", "{r}");
     assert_eq!(r["s2"]["records"], 3, "join, fetch and commit: {r}");
     assert_eq!(strings(&r["s4"]["topics"]), ["denied", "paid"], "{r}");
     assert_eq!(failed(&r, "s5"), "TopicAuthorizationException", "{r}");
