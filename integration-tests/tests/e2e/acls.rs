@@ -12,12 +12,12 @@ use samsa_integration_tests::{clients, util, wait_until, wire, BrokerSpec, Clust
 use serde_json::Value;
 use zookeeper_client::CreateMode;
 
-const AUTHORIZER: &str = "kafka.security.authorizer.AclAuthorizer";
+pub(crate) const AUTHORIZER: &str = "kafka.security.authorizer.AclAuthorizer";
 const ADMIN_PLAIN: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
     username=\"admin\" password=\"admin-pw\" user_admin=\"admin-pw\" user_alice=\"alice-pw\";";
 
 /// Runs AclOps steps; `props` are client settings (`k=v`).
-fn acl_ops(bootstrap: &str, props: &[String], steps: &[&str]) -> Value {
+pub(crate) fn acl_ops(bootstrap: &str, props: &[String], steps: &[&str]) -> Value {
     let mut args = vec![bootstrap.to_string()];
     for p in props {
         args.push("--prop".into());
@@ -27,7 +27,7 @@ fn acl_ops(bootstrap: &str, props: &[String], steps: &[&str]) -> Value {
     clients::java("AclOps", &args, Duration::from_secs(120)).unwrap()
 }
 
-fn strings(v: &Value) -> Vec<String> {
+pub(crate) fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("not a list: {v}"))
         .iter()
@@ -35,7 +35,7 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn sasl_plain(user: &str, pw: &str) -> Vec<String> {
+pub(crate) fn sasl_plain(user: &str, pw: &str) -> Vec<String> {
     vec![
         "security.protocol=SASL_PLAINTEXT".into(),
         "sasl.mechanism=PLAIN".into(),
@@ -47,7 +47,7 @@ fn sasl_plain(user: &str, pw: &str) -> Vec<String> {
 }
 
 /// All ACLs one broker holds, as "Topic:LITERAL:name principal host op perm" codes.
-fn wire_describe_all(addr: &str) -> Vec<String> {
+pub(crate) fn wire_describe_all(addr: &str) -> Vec<String> {
     let mut c = wire::Conn::connect(addr).unwrap();
     let mut req = DescribeAclsRequest::default();
     req.resource_type_filter = 1;

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod acl_enforcement;
 mod acls;
 mod bad_input;
 mod broker_logger;
