@@ -465,7 +465,13 @@ impl Broker {
         if self.zk.is_some() && self.ctx.config.controlled_shutdown_enable {
             controlled_shutdown(&self.ctx).await;
         }
-        // 2. Stop accepting, finish in-flight requests, close connections.
+        // 2. Stop accepting, finish in-flight requests, close connections. Parked acks=all
+        //    produces are answered NOT_LEADER_OR_FOLLOWER first: the controller's LeaderAndIsr
+        //    moving our leaderships can be lost as the listener closes, and they would
+        //    otherwise hold the drain (and the client) for their request timeout.
+        if let Some(rm) = self.ctx.replica_manager.get() {
+            rm.release_parked_produces();
+        }
         let _ = self.shutdown_tx.send(true);
         if let Err(e) = self.server.await {
             warn!(error = %e, "server task ended abnormally");

@@ -114,6 +114,8 @@ pub struct PendingAppend {
     out: Vec<(TopicPartition, ProducePartitionResult)>,
     /// (index in out, partition, required offset)
     waiting: Vec<(usize, Arc<Partition>, i64)>,
+    /// Set by [`ReplicaManager::release_parked_produces`] at shutdown.
+    stopping: Arc<AtomicBool>,
 }
 
 impl PendingAppend {
@@ -137,6 +139,7 @@ impl PendingAppend {
         let PendingAppend {
             mut out,
             mut waiting,
+            stopping,
         } = self;
         let deadline = Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
         loop {
@@ -152,6 +155,13 @@ impl PendingAppend {
                 !done
             });
             if waiting.is_empty() {
+                return out;
+            }
+            // Checked after subscribing, so the wake-up that follows setting it is not missed.
+            if stopping.load(Ordering::SeqCst) {
+                for (i, _, _) in &waiting {
+                    out[*i].1 = ProducePartitionResult::error(codes::NOT_LEADER_OR_FOLLOWER, None);
+                }
                 return out;
             }
             if !wait_any(&mut rxs, deadline).await {
@@ -271,6 +281,8 @@ pub struct ReplicaManager {
     pub fetchers: FetcherManager,
     /// Sends ISR changes to the controller (AlterPartition); installed at start-up.
     alter_isr: RwLock<Option<AlterIsrFn>>,
+    /// Shutting down: acks=all produces stop waiting (see `release_parked_produces`).
+    stopping: Arc<AtomicBool>,
 }
 
 /// A proposed ISR change for one partition (AlterPartition item).
@@ -318,6 +330,7 @@ impl ReplicaManager {
             listeners: RwLock::new(Vec::new()),
             topic_ids: RwLock::new(HashMap::new()),
             fetchers: FetcherManager::new(fetcher),
+            stopping: Arc::new(AtomicBool::new(false)),
             alter_isr: RwLock::new(None),
         })
     }
@@ -455,6 +468,20 @@ impl ReplicaManager {
             .unwrap_or_else(|p| p.into_inner())
             .get(tp)
             .cloned()
+    }
+
+    /// Shutdown, once the controlled shutdown is over: answer every acks=all produce parked
+    /// here (and any later one) NOT_LEADER_OR_FOLLOWER. The controller has moved our
+    /// leaderships away, but the LeaderAndIsr saying so races our listener's close and can be
+    /// lost; a parked produce would then wait for followers that already fetch from the new
+    /// leaders until its request timeout, and the connection drain with it. Kafka closes every
+    /// connection at this point (`SocketServer.stopProcessingRequests`); either way the client
+    /// retries on the new leader at once.
+    pub fn release_parked_produces(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for p in self.partitions() {
+            p.signal.bump();
+        }
     }
 
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
@@ -971,7 +998,11 @@ impl ReplicaManager {
             };
             out.push((tp, res));
         }
-        PendingAppend { out, waiting }
+        PendingAppend {
+            out,
+            waiting,
+            stopping: self.stopping.clone(),
+        }
     }
 
     /// BrokerTopicMetrics of a failed leader append: Kafka counts a failed produce only for
@@ -1586,6 +1617,63 @@ mod tests {
                 "delete={delete}"
             );
         }
+    }
+
+    /// Shutdown after a controlled shutdown whose LeaderAndIsr never arrived (the drill's
+    /// 10 s controlled-shutdown stalls): a produce parked in the acks=all purgatory, and one
+    /// arriving later, answers NOT_LEADER_OR_FOLLOWER at once instead of at its timeout.
+    #[tokio::test]
+    async fn release_parked_produces_answers_not_leader() {
+        let (rm, _logs) = manager(1);
+        rm.become_leader_or_follower(&lisr(1, 1, 3, &[1, 2], &[1, 2]), 7, -1);
+        let rm2 = rm.clone();
+        let producer = tokio::spawn(async move {
+            rm2.append_records(
+                60_000,
+                -1,
+                AppendOrigin::Client,
+                vec![(tp(), batch(2, Compression::None))],
+            )
+            .await
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rm
+            .partition(&tp())
+            .and_then(|p| p.log())
+            .map(|l| l.log_end_offset())
+            != Some(2)
+        {
+            assert!(Instant::now() < deadline, "append never happened");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        rm.release_parked_produces();
+        let out = tokio::time::timeout(Duration::from_secs(10), producer)
+            .await
+            .expect("parked produce released")
+            .expect("join");
+        assert_eq!(out[0].1.error_code, codes::NOT_LEADER_OR_FOLLOWER);
+        let later = tokio::time::timeout(
+            Duration::from_secs(10),
+            rm.append_records(
+                60_000,
+                -1,
+                AppendOrigin::Client,
+                vec![(tp(), batch(1, Compression::None))],
+            ),
+        )
+        .await
+        .expect("later produce answered at once");
+        assert_eq!(later[0].1.error_code, codes::NOT_LEADER_OR_FOLLOWER);
+        // acks=1 does not wait and is unaffected.
+        let one = rm
+            .append_records(
+                60_000,
+                1,
+                AppendOrigin::Client,
+                vec![(tp(), batch(1, Compression::None))],
+            )
+            .await;
+        assert_eq!(one[0].1.error_code, 0);
     }
 
     /// A failed log dir (Kafka's `handleLogDirFailure`): the parked acks=all produce answers
