@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
 use crate::broker::BrokerContext;
 use crate::connection::ConnInfo;
 use crate::error::Result;
-use crate::security::tokens::{allow_token_requests, code, conn_principal};
+use crate::security::tokens::{conn_principal, renew_or_expire_session};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -26,17 +26,13 @@ pub async fn handle(
             .with_error_code(e)
             .with_expiry_timestamp_ms(-1))
     };
-    if !allow_token_requests(conn) {
-        return fail(code::DELEGATION_TOKEN_REQUEST_NOT_ALLOWED);
-    }
-    let tokens = &ctx.security.tokens;
-    if !tokens.settings.enabled() {
-        return fail(code::DELEGATION_TOKEN_AUTH_DISABLED);
-    }
-    let Some(zk) = ctx.zk() else {
-        return fail(code::UNKNOWN_SERVER_ERROR);
+    let zk = match renew_or_expire_session(ctx, conn) {
+        Ok(zk) => zk,
+        Err(e) => return fail(e),
     };
-    match tokens
+    match ctx
+        .security
+        .tokens
         .renew(&zk, &conn_principal(conn), &req.hmac, req.renew_period_ms)
         .await
     {

@@ -89,6 +89,21 @@ pub fn allow_token_requests(conn: &crate::connection::ConnInfo) -> bool {
             && &*conn.principal == crate::security::principal::ANONYMOUS))
 }
 
+/// The checks RenewDelegationToken and ExpireDelegationToken share, in Kafka's order: a
+/// channel that may use tokens, tokens enabled, a ZooKeeper session. `Err` is the error code.
+pub fn renew_or_expire_session(
+    ctx: &crate::broker::BrokerContext,
+    conn: &crate::connection::ConnInfo,
+) -> std::result::Result<ZkSession, i16> {
+    if !allow_token_requests(conn) {
+        return Err(code::DELEGATION_TOKEN_REQUEST_NOT_ALLOWED);
+    }
+    if !ctx.security.tokens.settings.enabled() {
+        return Err(code::DELEGATION_TOKEN_AUTH_DISABLED);
+    }
+    ctx.zk().ok_or(code::UNKNOWN_SERVER_ERROR)
+}
+
 /// The connection's principal (`User:alice`).
 pub fn conn_principal(conn: &crate::connection::ConnInfo) -> Principal {
     Principal::parse(&conn.principal).unwrap_or_else(|| Principal::user(conn.principal.as_ref()))
