@@ -430,6 +430,17 @@ class Drill:
             f["window"] = (start, end)
             self.faults_done.append(f)
             times.append((start, end))
+            # Every fault ends with its broker running again; one that is not exited by itself
+            # (a crash or a fatal error): that is a finding, and going on without it would only
+            # pile up "not converged" faults, so stop here and report.
+            dead = [b for b in self.brokers.values() if not b.running()]
+            if dead:
+                for b in dead:
+                    tail = b.log_text().strip().splitlines()[-3:]
+                    self.violations.append(f"broker {b.id} exited by itself after fault "
+                                           f"{f['i'] + 1} ({f['kind']}): {' | '.join(tail)}")
+                log(f"  broker(s) {[b.id for b in dead]} exited by themselves; stopping the faults")
+                break
         return times
 
     # ------------------------------------------------------------------ checks

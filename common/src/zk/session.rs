@@ -10,6 +10,13 @@
 //! ZooKeeper life waits on [`ZkSession::expired`], opens a fresh session with
 //! [`ZkSession::reconnect`], re-registers the broker and re-runs the controller election — as Kafka
 //! does on `Expired`. Every node is created with open ACLs (`zookeeper.set.acl=false`).
+//!
+//! Connection loss is not session loss: as Kafka's `ZooKeeperClient.retryRequestsUntilConnected`,
+//! reads (and the idempotent `mkdir -p`) that fail because the connection dropped or stopped
+//! answering wait until the client is connected again and are re-sent, until the session ends.
+//! A slow ZooKeeper is therefore never fatal to a caller, start-up included. Writes are not
+//! re-sent here: a lost answer to a write leaves its outcome unknown, and the callers that can
+//! tell (checked ephemerals, versioned updates) decide what to do.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +30,15 @@ use crate::zk::znodes::*;
 
 fn opts(mode: CreateMode) -> zk::CreateOptions<'static> {
     mode.with_acls(zk::Acls::anyone_all())
+}
+
+/// True for failures of the connection rather than answers of the server: the request may
+/// not have been seen, and the session may still be alive.
+fn is_connection_error(e: &zk::Error) -> bool {
+    matches!(
+        e,
+        zk::Error::ConnectionLoss | zk::Error::Timeout | zk::Error::Custom(_)
+    )
 }
 
 /// Settings of a session (from `zookeeper.connect`, `zookeeper.session.timeout.ms`,
@@ -272,6 +288,42 @@ impl ZkSession {
         &self.client
     }
 
+    /// Run a read until it gets an answer from the server: on a connection error, wait until
+    /// the client is connected again and re-send; give up only when the session has ended
+    /// (then the error is the session's). See the module docs.
+    async fn until_answered<T, F, Fut>(&self, mut op: F) -> std::result::Result<T, zk::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, zk::Error>>,
+    {
+        loop {
+            match op().await {
+                Err(e) if is_connection_error(&e) => {
+                    tracing::debug!(error = %e, "zookeeper connection lost; re-sending when reconnected");
+                    if let Some(end) = self.wait_connected().await {
+                        return Err(end);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Wait until the client is connected; `Some(error)` if the session ended instead.
+    async fn wait_connected(&self) -> Option<zk::Error> {
+        let mut w = self.client.state_watcher();
+        loop {
+            match w.state() {
+                SessionState::SyncConnected | SessionState::ConnectedReadOnly => return None,
+                SessionState::Expired => return Some(zk::Error::SessionExpired),
+                SessionState::Closed => return Some(zk::Error::ClientClosed),
+                SessionState::AuthFailed => return Some(zk::Error::AuthFailed),
+                _ => {}
+            }
+            w.changed().await;
+        }
+    }
+
     // ------------------------------------------------------------------ raw operations
 
     /// Create a node. Returns its stat and actual path (with the 10-digit suffix if sequential).
@@ -320,15 +372,15 @@ impl ZkSession {
 
     /// `mkdir -p`: create `path` and its parents as persistent empty nodes if missing.
     pub async fn ensure_path(&self, path: &str) -> Result<()> {
-        self.client
-            .mkdir(path, &opts(CreateMode::Persistent))
+        let options = opts(CreateMode::Persistent);
+        self.until_answered(|| self.client.mkdir(path, &options))
             .await
             .map_err(|e| Error::zk(path, e))
     }
 
     /// Data and stat; `None` if the node does not exist.
     pub async fn get(&self, path: &str) -> Result<Option<(Vec<u8>, Stat)>> {
-        match self.client.get_data(path).await {
+        match self.until_answered(|| self.client.get_data(path)).await {
             Ok(v) => Ok(Some(v)),
             Err(zk::Error::NoNode) => Ok(None),
             Err(e) => Err(Error::zk(path, e)),
@@ -339,14 +391,16 @@ impl ZkSession {
     /// (Kafka's "exists + data" watch registration).
     pub async fn get_and_watch(&self, path: &str) -> Result<(Option<(Vec<u8>, Stat)>, ZkWatch)> {
         loop {
-            match self.client.get_and_watch_data(path).await {
+            match self
+                .until_answered(|| self.client.get_and_watch_data(path))
+                .await
+            {
                 Ok((d, s, w)) => return Ok((Some((d, s)), ZkWatch(w))),
                 Err(zk::Error::NoNode) => {}
                 Err(e) => return Err(Error::zk(path, e)),
             }
             let (stat, w) = self
-                .client
-                .check_and_watch_stat(path)
+                .until_answered(|| self.client.check_and_watch_stat(path))
                 .await
                 .map_err(|e| Error::zk(path, e))?;
             if stat.is_none() {
@@ -357,8 +411,7 @@ impl ZkSession {
     }
 
     pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
-        self.client
-            .check_stat(path)
+        self.until_answered(|| self.client.check_stat(path))
             .await
             .map_err(|e| Error::zk(path, e))
     }
@@ -366,8 +419,7 @@ impl ZkSession {
     /// Stat plus a watch on creation, deletion and data change.
     pub async fn exists_and_watch(&self, path: &str) -> Result<(Option<Stat>, ZkWatch)> {
         let (s, w) = self
-            .client
-            .check_and_watch_stat(path)
+            .until_answered(|| self.client.check_and_watch_stat(path))
             .await
             .map_err(|e| Error::zk(path, e))?;
         Ok((s, ZkWatch(w)))
@@ -412,7 +464,10 @@ impl ZkSession {
 
     /// Children names; `None` if the node does not exist.
     pub async fn children(&self, path: &str) -> Result<Option<Vec<String>>> {
-        match self.client.list_children(path).await {
+        match self
+            .until_answered(|| self.client.list_children(path))
+            .await
+        {
             Ok(c) => Ok(Some(c)),
             Err(zk::Error::NoNode) => Ok(None),
             Err(e) => Err(Error::zk(path, e)),
@@ -423,7 +478,10 @@ impl ZkSession {
     /// exists watch (fires on creation).
     pub async fn children_and_watch(&self, path: &str) -> Result<(Option<Vec<String>>, ZkWatch)> {
         loop {
-            match self.client.list_and_watch_children(path).await {
+            match self
+                .until_answered(|| self.client.list_and_watch_children(path))
+                .await
+            {
                 Ok((c, w)) => return Ok((Some(c), ZkWatch(w))),
                 Err(zk::Error::NoNode) => {}
                 Err(e) => return Err(Error::zk(path, e)),
@@ -443,8 +501,7 @@ impl ZkSession {
             zk::AddWatchMode::Persistent
         };
         let inner = self
-            .client
-            .watch(path, mode)
+            .until_answered(|| self.client.watch(path, mode))
             .await
             .map_err(|e| Error::zk(path, e))?;
         Ok(ZkPersistentWatch {
@@ -522,6 +579,7 @@ impl ZkSession {
     /// `multi[create(path, EPHEMERAL, empty), setData(path, data, 0)]` so dataVersion is 1.
     /// NODEEXISTS: owned by this session → success; owned by `previous_session` (our session
     /// before an expiry, ZOOKEEPER-2985) → delete and retry; anyone else → NODEEXISTS error.
+    /// A lost connection re-sends once reconnected (the create is idempotent for its owner).
     pub async fn create_checked_ephemeral(
         &self,
         path: &str,
@@ -562,6 +620,13 @@ impl ZkSession {
                     Some(_) => return Err(e),
                     None => {}
                 },
+                // The answer was lost with the connection: the create may or may not have
+                // happened, which the NODEEXISTS branch above sorts out on the next round.
+                Err(e) if e.zk_code().is_some_and(is_connection_error) => {
+                    if let Some(end) = self.wait_connected().await {
+                        return Err(Error::zk(path, end));
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -746,6 +811,62 @@ mod tests {
         assert_eq!(c.split_chroot(), ("a:1", None));
         let c = ZkConfig::new("a:1/", Duration::from_secs(1));
         assert_eq!(c.split_chroot(), ("a:1", None));
+    }
+
+    /// Regression (fault drill): a broker restarted while ZooKeeper answered slowly exited on
+    /// "no response from connection" from one start-up read. Reads sent while the server is
+    /// frozen for longer than the client's connection timeout (2/5 of the session timeout) but
+    /// shorter than the session timeout must be answered once it is back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_wait_out_a_stalled_zookeeper() {
+        let zkd = TestZk::start();
+        let cfg = ZkConfig::new(zkd.connect_string(), Duration::from_secs(10));
+        let s = ZkSession::connect(&cfg).await.expect("connect");
+        s.create("/stall", b"v", CreateMode::Persistent)
+            .await
+            .expect("create");
+        zkd.pause();
+        let get = tokio::spawn({
+            let s = s.clone();
+            async move { s.get("/stall").await }
+        });
+        let list = tokio::spawn({
+            let s = s.clone();
+            async move { s.children("/").await }
+        });
+        // Frozen for 6 s: past the 4 s connection timeout, inside the 10 s session.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let gave_up_early = get.is_finished() || list.is_finished();
+        zkd.resume();
+        assert!(!gave_up_early, "a read gave up while ZooKeeper was frozen");
+        let got = tokio::time::timeout(Duration::from_secs(30), get)
+            .await
+            .expect("get answered after resume")
+            .expect("join")
+            .expect("get ok");
+        assert_eq!(got.map(|(d, _)| d), Some(b"v".to_vec()));
+        let children = tokio::time::timeout(Duration::from_secs(30), list)
+            .await
+            .expect("list answered after resume")
+            .expect("join")
+            .expect("children ok")
+            .unwrap_or_default();
+        assert!(children.iter().any(|c| c == "stall"), "{children:?}");
+        assert!(!s.is_terminated(), "session survived the stall");
+    }
+
+    /// A read on a session that has ended fails instead of waiting forever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_fail_once_the_session_expired() {
+        let zkd = TestZk::start();
+        let cfg = ZkConfig::new(zkd.connect_string(), Duration::from_secs(4));
+        let s = ZkSession::connect(&cfg).await.expect("connect");
+        zkd.expire_session(&s).await;
+        wait_for("session expired", || async { s.is_terminated() }).await;
+        let r = tokio::time::timeout(Duration::from_secs(20), s.get("/"))
+            .await
+            .expect("read returned");
+        assert!(r.is_err(), "read on an expired session: {r:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

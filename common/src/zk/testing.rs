@@ -94,6 +94,26 @@ impl TestZk {
         self.port
     }
 
+    /// Freeze the server (SIGSTOP): connections stay open but nothing answers, as with a
+    /// ZooKeeper stuck in a long GC pause or an overloaded host.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Undo [`TestZk::pause`] (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig} zookeeper failed");
+    }
+
     /// `127.0.0.1:<port>`.
     pub fn connect_string(&self) -> String {
         format!("127.0.0.1:{}", self.port)
