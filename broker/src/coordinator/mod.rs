@@ -1,6 +1,7 @@
 //! Coordinators hosted on this broker: classic consumer groups and transactions.
 
 pub mod group;
+pub(crate) mod leadership;
 pub(crate) mod record_reader;
 pub mod txn;
 

@@ -1701,57 +1701,38 @@ pub fn coordinator_error(ctx: &crate::broker::BrokerContext, gid: &str) -> Optio
     ctx.groups.partition_status(p)
 }
 
-/// Load (became leader in `epoch`) or unload (`None`) one `__consumer_offsets` partition.
-fn on_leadership_change(
-    ctx: &Arc<crate::broker::BrokerContext>,
-    tp: samsa_common::types::TopicPartition,
-    epoch: Option<i32>,
-) {
-    let coord = ctx.groups.clone();
-    coord.set_partition_count(offsets_partition_count(ctx));
-    let p = tp.partition;
-    let Some(epoch) = epoch else {
-        coord.unload_partition(p);
-        return;
-    };
-    let Some(log) = ctx.log_manager().and_then(|lm| lm.get_log(&tp)) else {
-        return;
-    };
-    let Some(token) = coord.begin_load(p, epoch) else {
-        return;
-    };
-    let buffer = ctx.config.offsets_load_buffer_size.max(1) as usize;
-    let weak = Arc::downgrade(ctx);
-    let run = move || {
-        let still_leader = || {
-            let Some(c) = weak.upgrade() else {
-                return false;
-            };
-            c.replicas()
-                .is_ok_and(|rm| rm.leader_partition(&tp).is_ok())
-        };
-        let load =
-            std::panic::AssertUnwindSafe(|| load::load_partition(&log, buffer, &still_leader));
-        let loaded = match std::panic::catch_unwind(load) {
-            Ok(l) => l,
-            Err(panic) => {
-                // Not finished on purpose: its groups answer COORDINATOR_LOAD_IN_PROGRESS (clients
-                // retry) rather than serving no committed offsets, until leadership moves.
-                tracing::error!(
-                    partition = p,
-                    panic = %crate::supervise::panic_message(panic.as_ref()),
-                    "loading a __consumer_offsets partition panicked"
-                );
-                return;
-            }
-        };
-        coord.finish_load(p, token, loaded);
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) => {
-            rt.spawn_blocking(run);
-        }
-        Err(_) => run(),
+impl crate::coordinator::leadership::PartitionLoader for GroupCoordinator {
+    const TOPIC: &'static str = "__consumer_offsets";
+    const NAME: &'static str = "group";
+    type Loaded = load::LoadedPartition;
+
+    fn of(ctx: &crate::broker::BrokerContext) -> Arc<Self> {
+        ctx.groups.clone()
+    }
+    fn partition_count(ctx: &crate::broker::BrokerContext) -> i32 {
+        offsets_partition_count(ctx)
+    }
+    fn load_buffer_size(ctx: &crate::broker::BrokerContext) -> usize {
+        ctx.config.offsets_load_buffer_size.max(1) as usize
+    }
+    fn set_partition_count(&self, n: i32) {
+        GroupCoordinator::set_partition_count(self, n)
+    }
+    fn unload_partition(&self, partition: i32) {
+        GroupCoordinator::unload_partition(self, partition)
+    }
+    fn begin_load(&self, partition: i32, epoch: i32) -> Option<u64> {
+        GroupCoordinator::begin_load(self, partition, epoch)
+    }
+    fn load(
+        log: &crate::log::Log,
+        buffer: usize,
+        still_leader: &dyn Fn() -> bool,
+    ) -> Option<Self::Loaded> {
+        load::load_partition(log, buffer, still_leader)
+    }
+    fn finish_load(self: &Arc<Self>, partition: i32, token: u64, loaded: Option<Self::Loaded>) {
+        GroupCoordinator::finish_load(self, partition, token, loaded)
     }
 }
 
@@ -1760,35 +1741,10 @@ fn on_leadership_change(
 /// meanwhile); losing it unloads them. Installs the record writer and the offset-expiration
 /// timer (`offsets.retention.check.interval.ms`).
 pub fn install(ctx: &Arc<crate::broker::BrokerContext>) {
-    let Ok(rm) = ctx.replicas() else { return };
-    // The listener runs inside LeaderAndIsr with the partition's transition lock held, while
-    // coordinator code holding its own locks appends (taking that lock): so it only queues the
-    // change, and one task applies the changes in order (Kafka's single scheduler thread).
-    type Change = (samsa_common::types::TopicPartition, Option<i32>);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
-    rm.add_leadership_listener(Arc::new(move |tp, epoch| {
-        if tp.topic == "__consumer_offsets" {
-            let _ = tx.send((tp.clone(), epoch));
-        }
-    }));
-    let weak = Arc::downgrade(ctx);
-    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+    if ctx.replicas().is_err() || tokio::runtime::Handle::try_current().is_err() {
         return;
-    };
-    rt.spawn(async move {
-        while let Some((tp, epoch)) = rx.recv().await {
-            let Some(ctx) = weak.upgrade() else { return };
-            // One bad change must not end this loop: every later load and unload of every
-            // __consumer_offsets partition goes through it.
-            let change = std::panic::AssertUnwindSafe(|| on_leadership_change(&ctx, tp, epoch));
-            if let Err(p) = std::panic::catch_unwind(change) {
-                tracing::error!(
-                    panic = %crate::supervise::panic_message(p.as_ref()),
-                    "group coordinator leadership change panicked"
-                );
-            }
-        }
-    });
+    }
+    crate::coordinator::leadership::follow::<GroupCoordinator>(ctx);
     let weak = Arc::downgrade(ctx);
     ctx.groups.set_append(Arc::new(move |gid, recs, acks| {
         let Some(ctx) = weak.upgrade() else {

@@ -89,94 +89,60 @@ fn partition_count(ctx: &crate::broker::BrokerContext) -> i32 {
         .unwrap_or(ctx.config.transaction_state_log_num_partitions)
 }
 
-/// Load (became leader in `epoch`) or unload (`None`) one `__transaction_state` partition.
-fn on_leadership_change(
-    ctx: &Arc<crate::broker::BrokerContext>,
-    tp: samsa_common::types::TopicPartition,
-    epoch: Option<i32>,
-) {
-    let coord = ctx.txns.clone();
-    coord.set_partition_count(partition_count(ctx));
-    let p = tp.partition;
-    let Some(epoch) = epoch else {
-        coord.unload_partition(p);
-        return;
-    };
-    let Some(log) = ctx.log_manager().and_then(|lm| lm.get_log(&tp)) else {
-        return;
-    };
-    let Some(token) = coord.begin_load(p, epoch) else {
-        return;
-    };
-    let buffer = ctx.config.transaction_state_log_load_buffer_size.max(1) as usize;
-    let weak = Arc::downgrade(ctx);
-    let Ok(rt) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    let rt2 = rt.clone();
-    rt.spawn_blocking(move || {
-        let still_leader = || {
-            let Some(c) = weak.upgrade() else {
-                return false;
-            };
-            c.replicas()
-                .is_ok_and(|rm| rm.leader_partition(&tp).is_ok())
-        };
-        let load =
-            std::panic::AssertUnwindSafe(|| load::load_partition(&log, buffer, &still_leader));
-        let loaded = match std::panic::catch_unwind(load) {
-            Ok(l) => l,
-            Err(panic) => {
-                // Left loading on purpose: its ids answer COORDINATOR_LOAD_IN_PROGRESS until
-                // leadership moves, rather than forgetting open transactions.
-                tracing::error!(
-                    partition = p,
-                    panic = %crate::supervise::panic_message(panic.as_ref()),
-                    "loading a __transaction_state partition panicked"
-                );
-                return;
-            }
-        };
-        let _guard = rt2.enter();
-        for (id, coordinator_epoch, commit, complete) in coord.finish_load(p, token, loaded) {
+impl crate::coordinator::leadership::PartitionLoader for TxnCoordinator {
+    const TOPIC: &'static str = TOPIC;
+    const NAME: &'static str = "transaction";
+    type Loaded = std::collections::HashMap<String, metadata::TxnMetadata>;
+
+    fn of(ctx: &crate::broker::BrokerContext) -> Arc<Self> {
+        ctx.txns.clone()
+    }
+    fn partition_count(ctx: &crate::broker::BrokerContext) -> i32 {
+        partition_count(ctx)
+    }
+    fn load_buffer_size(ctx: &crate::broker::BrokerContext) -> usize {
+        ctx.config.transaction_state_log_load_buffer_size.max(1) as usize
+    }
+    fn set_partition_count(&self, n: i32) {
+        TxnCoordinator::set_partition_count(self, n)
+    }
+    fn unload_partition(&self, partition: i32) {
+        TxnCoordinator::unload_partition(self, partition)
+    }
+    fn begin_load(&self, partition: i32, epoch: i32) -> Option<u64> {
+        TxnCoordinator::begin_load(self, partition, epoch)
+    }
+    fn load(
+        log: &crate::log::Log,
+        buffer: usize,
+        still_leader: &dyn Fn() -> bool,
+    ) -> Option<Self::Loaded> {
+        load::load_partition(log, buffer, still_leader)
+    }
+    /// Transactions left in PrepareCommit/PrepareAbort get their markers (re)sent.
+    fn finish_load(self: &Arc<Self>, partition: i32, token: u64, loaded: Option<Self::Loaded>) {
+        for (id, coordinator_epoch, commit, complete) in
+            TxnCoordinator::finish_load(self, partition, token, loaded)
+        {
             tracing::info!(
                 transactional_id = id,
                 commit,
                 "completing a prepared transaction after load"
             );
-            coord.spawn_markers(id, coordinator_epoch, commit, complete);
+            self.spawn_markers(id, coordinator_epoch, commit, complete);
         }
-    });
+    }
 }
 
 /// Hook the coordinator to the broker (see the module doc).
 pub fn install(ctx: &Arc<crate::broker::BrokerContext>) {
-    let Ok(rm) = ctx.replicas() else { return };
+    if ctx.replicas().is_err() {
+        return;
+    }
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    // As for groups: the listener runs inside LeaderAndIsr, so it only queues the change and
-    // one task applies the changes in order.
-    type Change = (samsa_common::types::TopicPartition, Option<i32>);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
-    rm.add_leadership_listener(Arc::new(move |tp, epoch| {
-        if tp.topic == TOPIC {
-            let _ = tx.send((tp.clone(), epoch));
-        }
-    }));
-    let weak = Arc::downgrade(ctx);
-    rt.spawn(async move {
-        while let Some((tp, epoch)) = rx.recv().await {
-            let Some(ctx) = weak.upgrade() else { return };
-            let change = std::panic::AssertUnwindSafe(|| on_leadership_change(&ctx, tp, epoch));
-            if let Err(p) = std::panic::catch_unwind(change) {
-                tracing::error!(
-                    panic = %crate::supervise::panic_message(p.as_ref()),
-                    "transaction coordinator leadership change panicked"
-                );
-            }
-        }
-    });
+    crate::coordinator::leadership::follow::<TxnCoordinator>(ctx);
 
     // Writes: one record batch to the partition, acks -1, origin coordinator.
     let weak = Arc::downgrade(ctx);
