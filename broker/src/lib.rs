@@ -19,3 +19,4 @@ pub mod sendfile;
 pub mod server;
 pub mod supervise;
 pub mod zk_broker;
+pub mod zk_notifications;
