@@ -28,7 +28,6 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::broker::BrokerContext;
-use crate::log::LogConfig;
 use crate::quota::client::{ClientQuotas, QuotaEntity};
 use crate::zk_notifications::{NotificationHandler, NotificationListener};
 
@@ -42,6 +41,12 @@ pub trait ConfigChangeHandler: Send + Sync + 'static {
 
     /// The config of a quota entity (`users/..`, `clients/..`) changed to `config`.
     fn quota_config_changed(&self, _entity: &QuotaEntity, _config: &BTreeMap<String, String>) {}
+
+    /// The broker whose dynamic config (`brokers/<id>`, `brokers/<default>`) to update;
+    /// `None` = broker config changes are not applied.
+    fn broker(&self) -> Option<Arc<BrokerContext>> {
+        None
+    }
 }
 
 impl<F> ConfigChangeHandler for F
@@ -69,6 +74,10 @@ impl BrokerTopicConfigHandler {
 }
 
 impl ConfigChangeHandler for BrokerTopicConfigHandler {
+    fn broker(&self) -> Option<Arc<BrokerContext>> {
+        self.ctx.upgrade()
+    }
+
     fn user_config_changed(&self, user: &str, config: BTreeMap<String, String>) {
         if let Some(ctx) = self.ctx.upgrade() {
             ctx.security.scram.set_user(user, &config);
@@ -110,7 +119,7 @@ pub(crate) fn apply_to_logs(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    match LogConfig::with_overrides(&ctx.config.topic_defaults(), &overrides) {
+    match ctx.dynamic.topic_log_config(topic, overrides) {
         Ok(cfg) => lm.update_config(topic, cfg),
         Err(e) => warn!(topic, error = %e, "ignoring invalid topic config from ZooKeeper"),
     }
@@ -261,6 +270,12 @@ impl<H: ConfigChangeHandler> ConfigNotificationHandler<H> {
                     }
                 }
             }
+            config_type::BROKER => match self.handler.broker() {
+                // The layer is re-read and validated by the dynamic config; an unreadable
+                // znode is logged there and skipped.
+                Some(ctx) => ctx.dynamic.layer_changed(&ctx, zk, entity_name).await?,
+                None => debug!(entity_name, "broker config change not applied here"),
+            },
             other => {
                 debug!(
                     entity_type = other,
@@ -284,6 +299,7 @@ pub fn spawn<H: ConfigChangeHandler>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::LogConfig;
     use samsa_common::zk::admin;
     use samsa_common::zk::session::ZkConfig;
     use samsa_common::zk::testing::TestZk;

@@ -5,6 +5,7 @@ pub mod config_change;
 pub mod connection;
 pub mod coordinator;
 pub mod dispatch;
+pub mod dynamic_config;
 pub mod error;
 pub mod handlers;
 pub mod log;

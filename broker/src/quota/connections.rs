@@ -41,7 +41,7 @@ impl Default for ListenerLimits {
 }
 
 /// The settings, from the broker config.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ConnectionLimits {
     pub max_connections: u32,
     pub max_per_ip: u32,
@@ -287,6 +287,13 @@ impl ConnectionQuotas {
             }),
             freed: Notify::new(),
         })
+    }
+
+    /// New limits from a dynamic broker config change (Kafka's `SocketServer.reconfigure`):
+    /// counts are kept, acceptors waiting for a slot re-check.
+    pub fn reconfigure(&self, limits: ConnectionLimits) {
+        self.lock().limits = limits;
+        self.freed.notify_waiters();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
