@@ -74,6 +74,8 @@ pub struct BrokerContext {
     /// Client quotas (produce/fetch byte rates), kept fresh by the `/config/changes`
     /// listener; charged by the dispatcher.
     pub quotas: crate::quota::client::ClientQuotas,
+    /// The live config with `/config/brokers` applied (`config` is the start-up one).
+    pub dynamic: crate::dynamic_config::DynamicBrokerConfig,
 }
 
 /// Holder of the [`samsa_controller::ControllerHandle`] (which is not `Debug`).
@@ -145,6 +147,7 @@ impl BrokerContext {
                 config.quota_window_num,
                 config.quota_window_size_seconds,
             )),
+            dynamic: crate::dynamic_config::DynamicBrokerConfig::new(config.clone()),
             config,
         }
     }
@@ -346,7 +349,11 @@ impl Broker {
 
         // Logs: lock the dirs, load every partition (recovering after an unclean stop).
         if let Some(p) = &prepared {
-            let lm_config = log_manager_config(&config, Some(&p.session)).await?;
+            // Dynamic broker configs first (Kafka's `DynamicBrokerConfig.initialize`): the
+            // log defaults below come from the effective config.
+            let effective = ctx.dynamic.load(&p.session, ctx.broker_id).await?;
+            let lm_config =
+                log_manager_config(&effective, Some((&p.session, &ctx.dynamic))).await?;
             let lm = tokio::task::spawn_blocking(move || LogManager::open(lm_config))
                 .await
                 .map_err(|e| anyhow::anyhow!("log manager start-up panicked: {e}"))??;
@@ -391,6 +398,7 @@ impl Broker {
         if let Some(zkb) = &zk {
             if let Some(session) = zkb.session() {
                 let mut cc = controller_config(&config);
+                cc.unclean_leader_election_enable = ctx.dynamic.unclean_flag.clone();
                 cc.security = ctx.security.client();
                 let handle = samsa_controller::spawn(session, cc);
                 let renew = handle.clone();
@@ -399,6 +407,11 @@ impl Broker {
             }
         }
 
+        let connection_limits =
+            crate::quota::connections::ConnectionLimits::from_config(&ctx.dynamic.current());
+        let connection_quotas =
+            crate::quota::connections::ConnectionQuotas::new(connection_limits.clone());
+        let _ = ctx.dynamic.connection_quotas.set(connection_quotas.clone());
         let limits = ServerLimits {
             conn: ConnLimits {
                 max_request_bytes: usize::try_from(config.socket_request_max_bytes.max(0))
@@ -408,7 +421,8 @@ impl Broker {
                     .map(Duration::from_millis),
                 ..ConnLimits::default()
             },
-            connections: crate::quota::connections::ConnectionLimits::from_config(&config),
+            connections: connection_limits.clone(),
+            quotas: Some(connection_quotas),
             drain_timeout: Duration::from_millis(
                 u64::try_from(config.request_timeout_ms.max(0)).unwrap_or(30_000),
             ),
@@ -607,12 +621,12 @@ fn controlled_shutdown_version(ibp: &str) -> i16 {
 /// read from `/config/topics/<topic>` when a ZooKeeper session is given.
 pub async fn log_manager_config(
     config: &BrokerConfig,
-    zk: Option<&ZkSession>,
+    zk: Option<(&ZkSession, &crate::dynamic_config::DynamicBrokerConfig)>,
 ) -> anyhow::Result<LogManagerConfig> {
     let defaults = config.topic_defaults();
     let mut c = LogManagerConfig::new(config.log_dirs.clone());
     c.default_config = LogConfig::from_props(&defaults)?;
-    if let Some(zk) = zk {
+    if let Some((zk, dynamic)) = zk {
         for topic in zk.get_all_topics().await? {
             let overrides: std::collections::HashMap<String, String> = zk
                 .get_entity_config("topics", &topic)
@@ -620,8 +634,12 @@ pub async fn log_manager_config(
                 .into_iter()
                 .collect();
             if !overrides.is_empty() {
-                c.topic_configs
-                    .insert(topic, LogConfig::with_overrides(&defaults, &overrides)?);
+                c.topic_configs.insert(
+                    topic.clone(),
+                    LogConfig::with_overrides(&defaults, &overrides)?,
+                );
+                // Kept so a later broker default change re-applies them.
+                dynamic.remember_overrides(&topic, overrides);
             }
         }
     }
@@ -658,7 +676,9 @@ pub fn controller_config(config: &BrokerConfig) -> samsa_controller::ControllerC
         .clone()
         .unwrap_or_else(|| config.inter_broker_listener_name.clone());
     c.inter_broker_protocol_version = config.inter_broker_protocol_version.clone();
-    c.unclean_leader_election_enable = config.unclean_leader_election_enable;
+    c.unclean_leader_election_enable = Arc::new(std::sync::atomic::AtomicBool::new(
+        config.unclean_leader_election_enable,
+    ));
     c.auto_leader_rebalance_enable = config.auto_leader_rebalance_enable;
     c.leader_imbalance_per_broker_percentage = config.leader_imbalance_per_broker_percentage;
     c.leader_imbalance_check_interval = Duration::from_secs(

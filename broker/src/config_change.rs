@@ -1,5 +1,5 @@
-//! The broker's `/config/changes` listener (Kafka `ZkConfigManager` +
-//! `ZkNodeChangeNotificationListener`).
+//! The broker's `/config/changes` handler (Kafka's `DynamicConfigManager`) on the shared
+//! notification listener ([`crate::zk_notifications`]).
 //!
 //! Whoever changes an entity config writes `/config/<type>/<name>` and then a
 //! sequential `/config/changes/config_change_<seq>` node holding
@@ -15,13 +15,9 @@
 //! (`users/<u>`, `users/<u>/clients/<c>`, `clients/<c>`, with `<default>` forms) go to the
 //! client quota managers ([`ConfigChangeHandler::quota_config_changed`]). Other entity
 //! types (ips, brokers) are read but have no effect in Samsa.
-//!
-//! The listener follows session replacement: each round takes the broker's current
-//! session from [`BrokerContext::zk`], so after an expiry it re-lists and re-watches.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use samsa_common::zk::session::ZkSession;
 use samsa_common::zk::znodes::{
@@ -32,14 +28,8 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::broker::BrokerContext;
-use crate::log::LogConfig;
 use crate::quota::client::{ClientQuotas, QuotaEntity};
-
-/// Handled notifications older than this are deleted (Kafka's `changeExpirationMs`).
-pub const CHANGE_EXPIRATION_MS: i64 = 15 * 60 * 1000;
-
-/// Re-list even without a watch event this often (safety net across session changes).
-const RELIST_INTERVAL: Duration = Duration::from_secs(30);
+use crate::zk_notifications::{NotificationHandler, NotificationListener};
 
 /// What the listener calls for each handled change.
 pub trait ConfigChangeHandler: Send + Sync + 'static {
@@ -51,6 +41,12 @@ pub trait ConfigChangeHandler: Send + Sync + 'static {
 
     /// The config of a quota entity (`users/..`, `clients/..`) changed to `config`.
     fn quota_config_changed(&self, _entity: &QuotaEntity, _config: &BTreeMap<String, String>) {}
+
+    /// The broker whose dynamic config (`brokers/<id>`, `brokers/<default>`) to update;
+    /// `None` = broker config changes are not applied.
+    fn broker(&self) -> Option<Arc<BrokerContext>> {
+        None
+    }
 }
 
 impl<F> ConfigChangeHandler for F
@@ -78,6 +74,10 @@ impl BrokerTopicConfigHandler {
 }
 
 impl ConfigChangeHandler for BrokerTopicConfigHandler {
+    fn broker(&self) -> Option<Arc<BrokerContext>> {
+        self.ctx.upgrade()
+    }
+
     fn user_config_changed(&self, user: &str, config: BTreeMap<String, String>) {
         if let Some(ctx) = self.ctx.upgrade() {
             ctx.security.scram.set_user(user, &config);
@@ -119,7 +119,7 @@ pub(crate) fn apply_to_logs(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    match LogConfig::with_overrides(&ctx.config.topic_defaults(), &overrides) {
+    match ctx.dynamic.topic_log_config(topic, overrides) {
         Ok(cfg) => lm.update_config(topic, cfg),
         Err(e) => warn!(topic, error = %e, "ignoring invalid topic config from ZooKeeper"),
     }
@@ -187,56 +187,42 @@ pub async fn load_client_quotas(
     Ok(())
 }
 
-/// Listener state: the last sequence number handled.
-pub struct ConfigChangeListener<H> {
+/// The `/config/changes` handler (Kafka's `ConfigChangedNotificationHandler`): decodes the
+/// notification, re-reads the entity's config and hands it to the [`ConfigChangeHandler`].
+pub struct ConfigNotificationHandler<H> {
     handler: H,
-    last_executed: i64,
 }
 
-impl<H: ConfigChangeHandler> ConfigChangeListener<H> {
-    pub fn new(handler: H) -> Self {
-        Self {
-            handler,
-            last_executed: -1,
-        }
-    }
+/// The `/config/changes` listener.
+pub type ConfigChangeListener<H> = NotificationListener<ConfigNotificationHandler<H>>;
 
-    /// Sequence of the last handled notification (-1 before the first).
-    pub fn last_executed(&self) -> i64 {
-        self.last_executed
-    }
+/// A listener over `/config/changes` feeding `handler`.
+pub fn listener<H: ConfigChangeHandler>(handler: H) -> ConfigChangeListener<H> {
+    NotificationListener::new(
+        ConfigEntityChangeNotificationZNode::PATH,
+        ConfigEntityChangeNotification::PREFIX,
+        ConfigNotificationHandler { handler },
+    )
+}
 
-    /// Handle every notification in `children` newer than the last handled one, in order,
-    /// then purge expired handled ones. Errors reading one notification skip it (Kafka logs
-    /// and moves on); ZooKeeper failures end the round with `Err`.
-    pub async fn process(
+impl<H: ConfigChangeHandler> NotificationHandler for ConfigNotificationHandler<H> {
+    async fn process_notification(
         &mut self,
         zk: &ZkSession,
-        children: &[String],
+        path: &str,
+        data: &[u8],
     ) -> samsa_common::error::Result<()> {
-        let mut seqs: Vec<(i64, &String)> = children
-            .iter()
-            .filter_map(|c| ConfigEntityChangeNotification::sequence(c).map(|s| (s, c)))
-            .collect();
-        seqs.sort_unstable();
-        for (seq, child) in &seqs {
-            if *seq <= self.last_executed {
-                continue;
+        match ConfigEntityChangeNotification::decode(data) {
+            Ok(n) => self.apply(zk, &n).await,
+            Err(e) => {
+                warn!(path, error = %e, "ignoring malformed config change notification");
+                Ok(())
             }
-            let path = format!("{}/{}", ConfigEntityChangeNotificationZNode::PATH, child);
-            if let Some((data, _)) = zk.get(&path).await? {
-                match ConfigEntityChangeNotification::decode(&data) {
-                    Ok(n) => self.apply(zk, &n).await?,
-                    Err(e) => {
-                        warn!(path, error = %e, "ignoring malformed config change notification")
-                    }
-                }
-            }
-            self.last_executed = *seq;
         }
-        self.purge(zk, &seqs).await
     }
+}
 
+impl<H: ConfigChangeHandler> ConfigNotificationHandler<H> {
     async fn apply(
         &self,
         zk: &ZkSession,
@@ -284,6 +270,12 @@ impl<H: ConfigChangeHandler> ConfigChangeListener<H> {
                     }
                 }
             }
+            config_type::BROKER => match self.handler.broker() {
+                // The layer is re-read and validated by the dynamic config; an unreadable
+                // znode is logged there and skipped.
+                Some(ctx) => ctx.dynamic.layer_changed(&ctx, zk, entity_name).await?,
+                None => debug!(entity_name, "broker config change not applied here"),
+            },
             other => {
                 debug!(
                     entity_type = other,
@@ -293,96 +285,26 @@ impl<H: ConfigChangeHandler> ConfigChangeListener<H> {
         }
         Ok(())
     }
-
-    async fn purge(
-        &self,
-        zk: &ZkSession,
-        seqs: &[(i64, &String)],
-    ) -> samsa_common::error::Result<()> {
-        let now = now_ms();
-        for (seq, child) in seqs {
-            if *seq > self.last_executed {
-                continue;
-            }
-            let path = format!("{}/{}", ConfigEntityChangeNotificationZNode::PATH, child);
-            if let Some(stat) = zk.exists(&path).await? {
-                if now - stat.ctime > CHANGE_EXPIRATION_MS {
-                    debug!(path, "purging expired config change notification");
-                    zk.delete(&path, None).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Run the listener until `shutdown` turns true. Uses whatever session the context holds.
 pub fn spawn<H: ConfigChangeHandler>(
     ctx: Arc<BrokerContext>,
     handler: H,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut listener = ConfigChangeListener::new(handler);
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            let wait = match ctx.zk() {
-                None => None,
-                Some(zk) => {
-                    match zk
-                        .children_and_watch(ConfigEntityChangeNotificationZNode::PATH)
-                        .await
-                    {
-                        Ok((children, w)) => {
-                            if let Err(e) =
-                                listener.process(&zk, &children.unwrap_or_default()).await
-                            {
-                                warn!(error = %e, "processing config changes failed; will retry");
-                            }
-                            Some(w)
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "listing /config/changes failed; will retry");
-                            None
-                        }
-                    }
-                }
-            };
-            let delay = if wait.is_some() {
-                RELIST_INTERVAL
-            } else {
-                Duration::from_secs(1)
-            };
-            tokio::select! {
-                _ = async {
-                    match wait {
-                        Some(w) => { w.changed().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => {}
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    })
+    crate::zk_notifications::spawn(ctx, listener(handler), shutdown)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::LogConfig;
     use samsa_common::zk::admin;
     use samsa_common::zk::session::ZkConfig;
     use samsa_common::zk::testing::TestZk;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     type Seen = Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>;
 
@@ -608,7 +530,7 @@ mod tests {
         assert_eq!(ctx.quotas.fetch.quota_for("bob", "any"), Some(200.0));
         assert!(!ctx.quotas.request.enabled());
 
-        let mut listener = ConfigChangeListener::new(BrokerTopicConfigHandler::new(&ctx));
+        let mut listener = listener(BrokerTopicConfigHandler::new(&ctx));
         let children = zk
             .children(ConfigEntityChangeNotificationZNode::PATH)
             .await
@@ -660,12 +582,11 @@ mod tests {
 
         let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let s2 = seen.clone();
-        let mut listener =
-            ConfigChangeListener::new(move |t: &str, o: BTreeMap<String, String>| {
-                if let Ok(mut v) = s2.lock() {
-                    v.push((t.to_string(), o));
-                }
-            });
+        let mut listener = listener(move |t: &str, o: BTreeMap<String, String>| {
+            if let Ok(mut v) = s2.lock() {
+                v.push((t.to_string(), o));
+            }
+        });
         let children = zk
             .children(ConfigEntityChangeNotificationZNode::PATH)
             .await

@@ -68,6 +68,9 @@ pub struct ServerLimits {
     pub conn: ConnLimits,
     /// `max.connections`, per-IP and per-listener limits, creation rates.
     pub connections: ConnectionLimits,
+    /// Quotas built by the caller (so dynamic broker configs can reconfigure them);
+    /// `None` = built here from `connections`.
+    pub quotas: Option<Arc<ConnectionQuotas>>,
     /// How long a drain waits for connections to finish before dropping them.
     pub drain_timeout: Duration,
 }
@@ -77,6 +80,7 @@ impl Default for ServerLimits {
         Self {
             conn: ConnLimits::default(),
             connections: ConnectionLimits::default(),
+            quotas: None,
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -89,7 +93,10 @@ pub async fn run<H: RequestHandler>(
     limits: ServerLimits,
     shutdown: watch::Receiver<bool>,
 ) {
-    let quotas = ConnectionQuotas::new(limits.connections.clone());
+    let quotas = limits
+        .quotas
+        .clone()
+        .unwrap_or_else(|| ConnectionQuotas::new(limits.connections.clone()));
     let mut accept_loops = JoinSet::new();
     for l in listeners {
         let handler = handler.clone();

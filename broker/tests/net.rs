@@ -95,6 +95,7 @@ async fn start_test_server_idle(max_request_bytes: usize, idle: Option<Duration>
             max_connections: 64,
             ..Default::default()
         },
+        quotas: None,
         drain_timeout: Duration::from_secs(5),
     };
     let task = tokio::spawn(server::run(

@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 use crate::properties;
 use crate::types::BrokerId;
 
+pub mod dynamic;
+
 /// Kafka's `ConfigDef.Type`, with the code DescribeConfigs (v3+) reports as `config_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfigType {
@@ -57,8 +59,8 @@ pub struct ConfigDef {
     pub default: Option<&'static str>,
     /// Password-typed or otherwise secret: DescribeConfigs hides the value.
     pub sensitive: bool,
-    /// Changeable per broker at runtime in Kafka (`DynamicBrokerConfig`); informational only,
-    /// Samsa treats broker configs as read-only.
+    /// In Kafka's `DynamicBrokerConfig.AllDynamicConfigs`: may be set in
+    /// `/config/brokers/<id>` or `<default>` (see [`dynamic`] for the per-broker rules).
     pub dynamic: bool,
 }
 
@@ -113,9 +115,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     d("control.plane.listener.name", T, None),
     // Security: SASL and TLS (read per listener by the broker's security module, which
     // also honours the `listener.name.<listener>.` prefixed forms of these keys).
-    d("sasl.enabled.mechanisms", L, Some("GSSAPI")),
-    d("sasl.mechanism.inter.broker.protocol", T, Some("GSSAPI")),
-    d("sasl.jaas.config", P, None),
+    dy("sasl.enabled.mechanisms", L, Some("GSSAPI")),
+    dy("sasl.mechanism.inter.broker.protocol", T, Some("GSSAPI")),
+    dy("sasl.jaas.config", P, None),
     d("connections.max.reauth.ms", G, Some("0")),
     // Delegation tokens (the secret key enables them; `master.key` is its old name).
     d("delegation.token.secret.key", P, None),
@@ -127,30 +129,41 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         G,
         Some("3600000"),
     ),
-    d("ssl.protocol", T, Some("TLSv1.3")),
-    d("ssl.enabled.protocols", L, Some("TLSv1.2,TLSv1.3")),
-    d("ssl.cipher.suites", L, None),
-    d("ssl.keystore.type", T, Some("JKS")),
-    d("ssl.keystore.location", T, None),
-    d("ssl.keystore.password", P, None),
-    d("ssl.key.password", P, None),
-    d("ssl.keystore.key", P, None),
-    d("ssl.keystore.certificate.chain", P, None),
-    d("ssl.truststore.type", T, Some("JKS")),
-    d("ssl.truststore.location", T, None),
-    d("ssl.truststore.password", P, None),
-    d("ssl.truststore.certificates", P, None),
-    d("ssl.client.auth", T, Some("none")),
-    d("ssl.endpoint.identification.algorithm", T, Some("https")),
+    dy("ssl.protocol", T, Some("TLSv1.3")),
+    dy("ssl.enabled.protocols", L, Some("TLSv1.2,TLSv1.3")),
+    dy("ssl.cipher.suites", L, None),
+    dy("ssl.keystore.type", T, Some("JKS")),
+    dy("ssl.keystore.location", T, None),
+    dy("ssl.keystore.password", P, None),
+    dy("ssl.key.password", P, None),
+    dy("ssl.keystore.key", P, None),
+    dy("ssl.keystore.certificate.chain", P, None),
+    dy("ssl.truststore.type", T, Some("JKS")),
+    dy("ssl.truststore.location", T, None),
+    dy("ssl.truststore.password", P, None),
+    dy("ssl.truststore.certificates", P, None),
+    dy("ssl.client.auth", T, Some("none")),
+    dy("ssl.endpoint.identification.algorithm", T, Some("https")),
     d("ssl.principal.mapping.rules", T, Some("DEFAULT")),
-    d("ssl.keymanager.algorithm", T, Some("SunX509")),
-    d("ssl.trustmanager.algorithm", T, Some("PKIX")),
-    d("ssl.secure.random.implementation", T, None),
-    d("ssl.provider", T, None),
+    dy("ssl.keymanager.algorithm", T, Some("SunX509")),
+    dy("ssl.trustmanager.algorithm", T, Some("PKIX")),
+    dy("ssl.secure.random.implementation", T, None),
+    dy("ssl.provider", T, None),
     // Authorization: `super.users`, `allow.everyone.if.no.acl.found` and the
     // `authorizer.zookeeper.*` keys are the authorizer's own (not KafkaConfig keys), see
     // [`AUTHORIZER_KEYS`] and [`AclAuthorizerConfig`].
     d("authorizer.class.name", T, Some("")),
+    // Password encoder for password-typed dynamic broker configs (see `config::dynamic`).
+    d("password.encoder.secret", P, None),
+    d("password.encoder.old.secret", P, None),
+    d("password.encoder.keyfactory.algorithm", T, None),
+    d(
+        "password.encoder.cipher.algorithm",
+        T,
+        Some("AES/CBC/PKCS5Padding"),
+    ),
+    d("password.encoder.key.length", I, Some("128")),
+    d("password.encoder.iterations", I, Some("4096")),
     // Log dirs.
     d("log.dirs", T, None),
     d("log.dir", T, Some("/tmp/kafka-logs")),
@@ -881,6 +894,13 @@ pub struct BrokerConfig {
     pub explicit: BTreeMap<String, String>,
     /// Keys we do not know (the broker warns about them). Kept verbatim.
     pub unknown: BTreeMap<String, String>,
+    /// Known keys as given in server.properties / `--override` (`explicit` also holds the
+    /// dynamic layers' values once they are applied).
+    pub static_props: BTreeMap<String, String>,
+    /// `/config/brokers/<default>` as applied (decoded; see [`dynamic`]).
+    pub dynamic_default: BTreeMap<String, String>,
+    /// `/config/brokers/<id>` as applied (decoded).
+    pub dynamic_broker: BTreeMap<String, String>,
 
     pub broker_id: BrokerId,
     pub broker_id_generation_enable: bool,
@@ -1027,6 +1047,14 @@ pub struct BrokerConfig {
     pub delegation_token_max_lifetime_ms: i64,
     pub delegation_token_expiry_time_ms: i64,
     pub delegation_token_expiry_check_interval_ms: i64,
+    /// `password.encoder.secret`: encodes password-typed dynamic configs in ZooKeeper.
+    pub password_encoder_secret: Option<Secret>,
+    /// `password.encoder.old.secret`: stored passwords are re-encoded from it at start-up.
+    pub password_encoder_old_secret: Option<Secret>,
+    pub password_encoder_keyfactory_algorithm: Option<String>,
+    pub password_encoder_cipher_algorithm: String,
+    pub password_encoder_key_length: i32,
+    pub password_encoder_iterations: i32,
 }
 
 /// A secret config value: `Debug` never shows it.
@@ -1569,6 +1597,22 @@ impl BrokerConfig {
             delegation_token_expiry_time_ms: r.at_least_l("delegation.token.expiry.time.ms", 1)?,
             delegation_token_expiry_check_interval_ms: r
                 .at_least_l("delegation.token.expiry.check.interval.ms", 1)?,
+            password_encoder_secret: r
+                .raw("password.encoder.secret")
+                .filter(|k| !k.is_empty())
+                .map(Secret),
+            password_encoder_old_secret: r
+                .raw("password.encoder.old.secret")
+                .filter(|k| !k.is_empty())
+                .map(Secret),
+            password_encoder_keyfactory_algorithm: r
+                .opt_string("password.encoder.keyfactory.algorithm"),
+            password_encoder_cipher_algorithm: r.string("password.encoder.cipher.algorithm")?,
+            password_encoder_key_length: r.at_least_i("password.encoder.key.length", 8)?,
+            password_encoder_iterations: r.at_least_i("password.encoder.iterations", 1024)?,
+            static_props: explicit.clone(),
+            dynamic_default: BTreeMap::new(),
+            dynamic_broker: BTreeMap::new(),
             explicit,
             unknown,
         };

@@ -58,8 +58,9 @@ pub struct ControllerConfig {
     pub inter_broker_listener: Option<String>,
     /// `inter.broker.protocol.version`, e.g. `3.9` or `3.9-IV0`.
     pub inter_broker_protocol_version: String,
-    /// `unclean.leader.election.enable` (broker default; topics may override).
-    pub unclean_leader_election_enable: bool,
+    /// `unclean.leader.election.enable` (broker default; topics may override). Shared with
+    /// the broker, which flips it when the dynamic broker config changes.
+    pub unclean_leader_election_enable: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// `auto.leader.rebalance.enable`.
     pub auto_leader_rebalance_enable: bool,
     /// `leader.imbalance.per.broker.percentage`.
@@ -82,7 +83,7 @@ impl ControllerConfig {
             control_listener: "PLAINTEXT".into(),
             inter_broker_listener: None,
             inter_broker_protocol_version: "3.9".into(),
-            unclean_leader_election_enable: false,
+            unclean_leader_election_enable: Default::default(),
             auto_leader_rebalance_enable: true,
             leader_imbalance_per_broker_percentage: 10,
             leader_imbalance_check_interval: Duration::from_secs(300),

@@ -258,7 +258,10 @@ impl Controller {
         let cfg = self.zk.get_entity_config("topics", topic).await?;
         Ok(match cfg.get("unclean.leader.election.enable") {
             Some(v) => v.trim().eq_ignore_ascii_case("true"),
-            None => self.cfg.unclean_leader_election_enable,
+            None => self
+                .cfg
+                .unclean_leader_election_enable
+                .load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 

@@ -3,11 +3,10 @@
 //!
 //! Topics: validated like `LogConfig.validate`, then `/config/topics/<t>` is rewritten
 //! and a `/config/changes/config_change_<seq>` notification created (every broker,
-//! this one included, applies it from its change watcher). Brokers: Samsa has no
-//! dynamic broker configs; read-only keys get Kafka's INVALID_REQUEST
-//! "Cannot update these configs dynamically", dynamic ones an INVALID_REQUEST saying
-//! they are unsupported. The shared topic/broker helpers live here and are used by
-//! IncrementalAlterConfigs too.
+//! this one included, applies it from its change watcher). Brokers: the dynamic broker
+//! config layer `/config/brokers/<id>` or `<default>` is replaced the same way, after
+//! Kafka's checks (see [`crate::dynamic_config`]). The shared topic/broker helpers live
+//! here and are used by IncrementalAlterConfigs too.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -15,10 +14,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
-use samsa_common::config::{
-    broker_config_def, topic_config_def, validate_topic_config, BrokerConfig,
-};
+use samsa_common::config::{topic_config_def, validate_topic_config, BrokerConfig};
 use samsa_common::zk::admin;
+use samsa_common::zk::znodes::config_type;
 use tracing::info;
 
 use crate::broker::BrokerContext;
@@ -132,7 +130,7 @@ pub async fn alter_topic(
             Some(format!("The topic '{topic}' does not exist.")),
         );
     }
-    let v = validate_topic_props(&ctx.config, topic, props);
+    let v = validate_topic_props(&ctx.dynamic.current(), topic, props);
     if v.0 != 0 || validate_only {
         return v;
     }
@@ -152,56 +150,86 @@ pub async fn alter_topic(
     }
 }
 
-/// The answer to any broker-resource config change: Samsa keeps broker configs static.
-/// Mirrors Kafka's resource-name checks and its "Cannot update these configs
-/// dynamically" error for read-only keys.
-/// `authorized`: ALTER_CONFIGS on the cluster, checked after Kafka's preprocessing
-/// (broker id, read-only keys) and before the change.
-pub fn alter_broker(ctx: &BrokerContext, name: &str, keys: &[String], authorized: bool) -> Outcome {
-    if !name.is_empty() {
-        match name.parse::<i32>() {
-            Err(_) => {
-                return (
-                    INVALID_REQUEST,
-                    Some(format!("Node id must be an integer, but it is: {name}")),
-                )
-            }
-            Ok(id) if id != ctx.broker_id => {
-                return (
-                    INVALID_REQUEST,
-                    Some(format!(
-                        "Unexpected broker id, expected {}, but received {name}",
-                        ctx.broker_id
-                    )),
-                )
-            }
-            Ok(_) => {}
-        }
+/// Kafka's resource-name check for BROKER resources (`validateResourceNameIsCurrentNodeId`):
+/// `Ok(true)` = this broker's layer, `Ok(false)` = the cluster default (empty name).
+pub fn broker_resource(ctx: &BrokerContext, name: &str) -> std::result::Result<bool, Outcome> {
+    if name.is_empty() {
+        return Ok(false);
     }
-    let read_only: Vec<&str> = keys
-        .iter()
-        .map(String::as_str)
-        .filter(|k| broker_config_def(k).is_some_and(|d| !d.dynamic))
-        .collect();
-    if !read_only.is_empty() {
-        return (
+    match name.parse::<i32>() {
+        Err(_) => Err((
+            INVALID_REQUEST,
+            Some(format!("Node id must be an integer, but it is: {name}")),
+        )),
+        Ok(id) if id != ctx.broker_id => Err((
             INVALID_REQUEST,
             Some(format!(
-                "Cannot update these configs dynamically: Set({})",
-                read_only.join(", ")
+                "Unexpected broker id, expected {}, but received {name}",
+                ctx.broker_id
             )),
-        );
+        )),
+        Ok(_) => Ok(true),
+    }
+}
+
+/// A BROKER resource change (Kafka's `ConfigAdminManager.validateBrokerConfigChange` then
+/// `ZkAdminManager.alterBrokerConfigs`): `props` is the layer's complete new content
+/// (`/config/brokers/<id>` or `<default>`). Validation errors are INVALID_REQUEST with
+/// Kafka's text; `authorized` (ALTER_CONFIGS on the cluster) is checked after them, as
+/// Kafka checks it after preprocessing. The broker applies the new layer from its
+/// `/config/changes` listener, like every other broker.
+pub async fn alter_broker(
+    ctx: &BrokerContext,
+    name: &str,
+    props: &BTreeMap<String, String>,
+    validate_only: bool,
+    authorized: bool,
+) -> Outcome {
+    let per_broker = match broker_resource(ctx, name) {
+        Ok(p) => p,
+        Err(o) => return o,
+    };
+    if let Err(msg) = ctx.dynamic.validate(props, per_broker) {
+        return (INVALID_REQUEST, Some(msg));
     }
     if !authorized {
         return (denied_error(ResourceType::Cluster).code(), None);
     }
-    (
-        INVALID_REQUEST,
-        Some(format!(
-            "Dynamic broker config updates are not supported by this broker: Set({})",
-            keys.join(", ")
-        )),
-    )
+    if validate_only {
+        return OK;
+    }
+    let persistent = match ctx.dynamic.to_persistent(props, per_broker) {
+        Ok(p) => p,
+        Err(msg) => {
+            return (
+                INVALID_CONFIG,
+                Some(format!(
+                    "Invalid config value for resource {}: {msg}",
+                    resource_string(RESOURCE_BROKER, name)
+                )),
+            )
+        }
+    };
+    let Some(zk) = ctx.zk() else {
+        return (
+            UNKNOWN_SERVER_ERROR,
+            Some("not connected to ZooKeeper".into()),
+        );
+    };
+    let entity = if per_broker {
+        name.to_string()
+    } else {
+        config_type::DEFAULT_ENTITY.to_string()
+    };
+    // Values may be secrets: log the keys only.
+    info!(broker = %entity, keys = ?props.keys().collect::<Vec<_>>(), "updating broker configuration");
+    match admin::change_entity_config(&zk, config_type::BROKER, &entity, &persistent).await {
+        Ok(()) => OK,
+        Err(e) => (
+            e.api_code().unwrap_or(UNKNOWN_SERVER_ERROR),
+            Some(api_message(&e)),
+        ),
+    }
 }
 
 /// Kafka's `ConfigAdminManager.preprocess` check: a resource may appear only once.
@@ -288,12 +316,19 @@ pub async fn handle(
                         alter_topic(ctx, name, &props, req.validate_only).await
                     }
                 }
-                RESOURCE_BROKER => alter_broker(
-                    ctx,
-                    name,
-                    &keys,
-                    enforce::cluster(ctx, conn, Operation::AlterConfigs),
-                ),
+                RESOURCE_BROKER => {
+                    let props: BTreeMap<String, String> = res
+                        .configs
+                        .iter()
+                        .filter_map(|c| {
+                            c.value
+                                .as_ref()
+                                .map(|v| (c.name.to_string(), v.to_string()))
+                        })
+                        .collect();
+                    let authorized = enforce::cluster(ctx, conn, Operation::AlterConfigs);
+                    alter_broker(ctx, name, &props, req.validate_only, authorized).await
+                }
                 other => (
                     INVALID_REQUEST,
                     Some(format!("Unknown resource type {other}")),

@@ -5,9 +5,11 @@
 //! settings. Synonym lists follow Kafka exactly: topic override first, then the
 //! broker synonyms as static (`server.properties`) entries, then Kafka defaults, and
 //! everything before the main broker name is dropped (which is why `retention.ms`
-//! usually shows no synonyms). Samsa has no dynamic broker configs, so sources 2/3
-//! never appear and the default broker resource (`""`) is empty. BROKER_LOGGER lists
-//! the run-time log levels of [`crate::log_levels`].
+//! usually shows no synonyms). Broker synonyms come from four layers in Kafka's order:
+//! `/config/brokers/<id>` (DYNAMIC_BROKER_CONFIG), `/config/brokers/<default>`
+//! (DYNAMIC_DEFAULT_BROKER_CONFIG), server.properties, defaults; the default broker
+//! resource (`""`) lists the `<default>` layer. BROKER_LOGGER lists the run-time log
+//! levels of [`crate::log_levels`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +20,8 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 use samsa_common::config::{
-    broker_config_def, BrokerConfig, ConfigType, TopicConfigDef, BROKER_CONFIGS, TOPIC_CONFIGS,
+    broker_config_def, dynamic, BrokerConfig, ConfigType, TopicConfigDef, BROKER_CONFIGS,
+    TOPIC_CONFIGS,
 };
 use samsa_common::zk::admin::validate_topic_name;
 use samsa_common::zk::znodes::config_type;
@@ -37,6 +40,8 @@ pub const RESOURCE_BROKER_LOGGER: i8 = 8;
 /// `DescribeConfigsResponse.ConfigSource` ids.
 pub mod source {
     pub const TOPIC_CONFIG: i8 = 1;
+    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
+    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
     pub const STATIC_BROKER_CONFIG: i8 = 4;
     pub const DEFAULT_CONFIG: i8 = 5;
     pub const DYNAMIC_BROKER_LOGGER_CONFIG: i8 = 6;
@@ -58,27 +63,30 @@ pub struct Entry {
     pub synonyms: Vec<(String, Option<String>, i8)>,
 }
 
-/// Kafka's `DynamicBrokerConfig.brokerConfigSynonyms` (listener prefixes aside).
+/// Kafka's `DynamicBrokerConfig.brokerConfigSynonyms` with listener overrides: a
+/// `listener.name.<l>.<base>` key has `<base>` as its synonym.
 pub fn broker_config_synonyms(name: &str) -> Vec<&str> {
-    match name {
-        "log.roll.ms" | "log.roll.hours" => vec!["log.roll.ms", "log.roll.hours"],
-        "log.roll.jitter.ms" | "log.roll.jitter.hours" => {
-            vec!["log.roll.jitter.ms", "log.roll.jitter.hours"]
-        }
-        "log.flush.interval.ms" => vec!["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
-        "log.retention.ms" | "log.retention.minutes" | "log.retention.hours" => {
-            vec![
-                "log.retention.ms",
-                "log.retention.minutes",
-                "log.retention.hours",
-            ]
-        }
-        other => vec![other],
+    match dynamic::listener_base(name) {
+        Some(base) => vec![name, base],
+        None => dynamic::synonyms(name),
     }
 }
 
-/// Kafka's `ConfigHelper.configSynonyms`: static entries, then defaults, dropping
-/// everything before `name` itself.
+/// The value `name` has in one of the three set layers (static unknown keys included).
+fn layer_value<'a>(cfg: &'a BrokerConfig, name: &str, src: i8) -> Option<&'a String> {
+    match src {
+        source::DYNAMIC_BROKER_CONFIG => cfg.dynamic_broker.get(name),
+        source::DYNAMIC_DEFAULT_BROKER_CONFIG => cfg.dynamic_default.get(name),
+        _ => cfg.static_props.get(name).or_else(|| {
+            (!cfg.dynamic_broker.contains_key(name) && !cfg.dynamic_default.contains_key(name))
+                .then(|| cfg.unknown.get(name))
+                .flatten()
+        }),
+    }
+}
+
+/// Kafka's `ConfigHelper.configSynonyms`: per-broker dynamic entries, then cluster
+/// default ones, then static entries, then defaults, dropping everything before `name`.
 fn config_synonyms(
     cfg: &BrokerConfig,
     name: &str,
@@ -86,10 +94,16 @@ fn config_synonyms(
 ) -> Vec<(String, Option<String>, i8)> {
     let names = broker_config_synonyms(name);
     let mut out = Vec::new();
-    for n in &names {
-        if let Some(v) = cfg.explicit.get(*n).or_else(|| cfg.unknown.get(*n)) {
-            let v = (!sensitive).then(|| v.clone());
-            out.push((n.to_string(), v, source::STATIC_BROKER_CONFIG));
+    for src in [
+        source::DYNAMIC_BROKER_CONFIG,
+        source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+        source::STATIC_BROKER_CONFIG,
+    ] {
+        for n in &names {
+            if let Some(v) = layer_value(cfg, n, src) {
+                let v = (!sensitive).then(|| v.clone());
+                out.push((n.to_string(), v, src));
+            }
         }
     }
     for n in &names {
@@ -151,37 +165,68 @@ pub fn topic_entries(cfg: &BrokerConfig, overrides: &BTreeMap<String, String>) -
     v
 }
 
-/// All configs of this broker (`perBrokerConfig = true`), sorted by name. Unknown keys from
-/// server.properties are included as Kafka does (type UNKNOWN, hence sensitive).
+/// One broker config as Kafka's `createBrokerConfigEntry` describes it.
+fn broker_entry(cfg: &BrokerConfig, name: &str, value: Option<String>, per_broker: bool) -> Entry {
+    let def = broker_config_def(name);
+    let dynamic_only = dynamic::DYNAMIC_ONLY.contains(&name);
+    let ty = def.map(|d| d.ty.code()).unwrap_or(if dynamic_only {
+        ConfigType::Long.code()
+    } else {
+        0
+    });
+    // Kafka's `maybeSensitive`: passwords and keys of unknown type.
+    let sensitive = def.is_some_and(|d| d.sensitive || d.ty == ConfigType::Password)
+        || (def.is_none() && !dynamic_only)
+        || dynamic::is_password(name);
+    let synonyms: Vec<_> = config_synonyms(cfg, name, sensitive)
+        .into_iter()
+        .filter(|(_, _, s)| per_broker || *s == source::DYNAMIC_DEFAULT_BROKER_CONFIG)
+        .collect();
+    Entry {
+        name: name.to_string(),
+        value: if sensitive { None } else { value },
+        source: synonyms
+            .first()
+            .map_or(source::DEFAULT_CONFIG, |(_, _, s)| *s),
+        read_only: !dynamic::is_dynamic(name),
+        sensitive,
+        config_type: ty,
+        synonyms,
+    }
+}
+
+/// The cluster-default resource (empty name): the `<default>` layer's keys only.
+pub fn default_broker_entries(cfg: &BrokerConfig) -> Vec<Entry> {
+    cfg.dynamic_default
+        .iter()
+        .map(|(k, v)| broker_entry(cfg, k, Some(v.clone()), false))
+        .collect()
+}
+
+/// All configs of this broker (`perBrokerConfig = true`), sorted by name. Unknown keys
+/// (static or dynamic) are included as Kafka does (type UNKNOWN, hence sensitive), and so
+/// are the dynamic-only throttle keys when set.
 pub fn broker_entries(cfg: &BrokerConfig) -> Vec<Entry> {
     let mut v: Vec<Entry> = BROKER_CONFIGS
         .iter()
-        .map(|d| {
-            let sensitive = d.sensitive || d.ty == ConfigType::Password;
-            let synonyms = config_synonyms(cfg, d.name, sensitive);
-            Entry {
-                name: d.name.to_string(),
-                value: if sensitive { None } else { cfg.get(d.name) },
-                source: synonyms
-                    .first()
-                    .map_or(source::DEFAULT_CONFIG, |(_, _, s)| *s),
-                read_only: !d.dynamic,
-                sensitive,
-                config_type: d.ty.code(),
-                synonyms,
-            }
-        })
+        .map(|d| broker_entry(cfg, d.name, cfg.get(d.name), true))
         .collect();
-    for k in cfg.unknown.keys() {
-        v.push(Entry {
-            name: k.clone(),
-            value: None,
-            source: source::STATIC_BROKER_CONFIG,
-            read_only: true,
-            sensitive: true,
-            config_type: 0,
-            synonyms: vec![(k.clone(), None, source::STATIC_BROKER_CONFIG)],
-        });
+    let extra = cfg
+        .unknown
+        .iter()
+        .chain(cfg.dynamic_default.iter())
+        .chain(cfg.dynamic_broker.iter())
+        .filter(|(k, _)| broker_config_def(k).is_none())
+        .map(|(k, _)| k.clone())
+        .collect::<std::collections::BTreeSet<_>>();
+    for k in extra {
+        let value = cfg
+            .dynamic_broker
+            .get(&k)
+            .or_else(|| cfg.dynamic_default.get(&k))
+            .or_else(|| cfg.unknown.get(&k))
+            .cloned();
+        v.push(broker_entry(cfg, &k, value, true));
     }
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v
@@ -245,7 +290,7 @@ pub async fn handle(
 ) -> Result<DescribeConfigsResponse> {
     let version = header.request_api_version;
     let include_synonyms = version >= 1 && req.include_synonyms;
-    let cfg = &ctx.config;
+    let cfg = ctx.dynamic.current();
     let mut resp = DescribeConfigsResponse::default();
     // DESCRIBE_CONFIGS on the topic, or on the cluster for broker and logger resources;
     // Kafka answers the refused resources after the others, with the error's message.
@@ -281,8 +326,12 @@ pub async fn handle(
             }
             RESOURCE_BROKER => {
                 if name.is_empty() {
-                    // Dynamic default broker configs: Samsa has none.
-                    DescribeConfigsResult::default()
+                    let mut r = DescribeConfigsResult::default();
+                    r.configs = filter(default_broker_entries(&cfg), &res.configuration_keys)
+                        .into_iter()
+                        .map(|e| to_wire(e, include_synonyms, version))
+                        .collect();
+                    r
                 } else {
                     match name.parse::<i32>() {
                         Err(_) => error_result(
@@ -298,7 +347,7 @@ pub async fn handle(
                         ),
                         Ok(_) => {
                             let mut r = DescribeConfigsResult::default();
-                            r.configs = filter(broker_entries(cfg), &res.configuration_keys)
+                            r.configs = filter(broker_entries(&cfg), &res.configuration_keys)
                                 .into_iter()
                                 .map(|e| to_wire(e, include_synonyms, version))
                                 .collect();
@@ -405,7 +454,7 @@ async fn describe_topic(
         }
     };
     let mut r = DescribeConfigsResult::default();
-    r.configs = filter(topic_entries(&ctx.config, &overrides), keys)
+    r.configs = filter(topic_entries(&ctx.dynamic.current(), &overrides), keys)
         .into_iter()
         .map(|e| to_wire(e, include_synonyms, version))
         .collect();

@@ -5,7 +5,9 @@
 //! For topics the current overrides are read from `/config/topics/<t>`, the operations
 //! applied in order, and the result validated and written back as a whole (plus a
 //! change notification) — see [`crate::handlers::alter_configs::alter_topic`].
-//! BROKER_LOGGER changes this broker's log levels at once ([`crate::log_levels`]).
+//! Brokers likewise with the dynamic config layer `/config/brokers/<id>` or `<default>`
+//! (decoded, operations applied, validated and re-encoded). BROKER_LOGGER changes this
+//! broker's log levels at once ([`crate::log_levels`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -16,15 +18,15 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
 };
 use kafka_protocol::protocol::StrBytes;
-use samsa_common::config::{topic_config_def, ConfigType};
+use samsa_common::config::{broker_config_def, topic_config_def, ConfigType};
 use samsa_common::zk::znodes::config_type;
 
 use crate::broker::BrokerContext;
 use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::alter_configs::{
-    alter_broker, alter_topic, duplicate_resources, Outcome, INVALID_CONFIG, INVALID_REQUEST,
-    UNKNOWN_SERVER_ERROR,
+    alter_broker, alter_topic, broker_resource, duplicate_resources, Outcome, INVALID_CONFIG,
+    INVALID_REQUEST, UNKNOWN_SERVER_ERROR,
 };
 use crate::handlers::describe_configs::{
     api_message, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
@@ -42,6 +44,29 @@ pub fn apply_topic_ops(
     ops: &[AlterableConfig],
     props: &mut BTreeMap<String, String>,
 ) -> std::result::Result<(), Outcome> {
+    apply_ops(ops, props, &|name| {
+        topic_config_def(name).map(|d| (d.ty, Some(d.default.to_string())))
+    })
+}
+
+/// Kafka's `prepareIncrementalConfigs` for broker configs (`KafkaConfig.configKeys`).
+pub fn apply_broker_ops(
+    ops: &[AlterableConfig],
+    props: &mut BTreeMap<String, String>,
+) -> std::result::Result<(), Outcome> {
+    apply_ops(ops, props, &|name| {
+        broker_config_def(name).map(|d| (d.ty, d.default.map(str::to_string)))
+    })
+}
+
+/// Type and default of a config name, for APPEND/SUBTRACT.
+type DefOf<'a> = &'a dyn Fn(&str) -> Option<(ConfigType, Option<String>)>;
+
+fn apply_ops(
+    ops: &[AlterableConfig],
+    props: &mut BTreeMap<String, String>,
+    def_of: DefOf<'_>,
+) -> std::result::Result<(), Outcome> {
     for op in ops {
         let name = op.name.as_str();
         let value = op.value.as_ref().map(|v| v.as_str()).unwrap_or("");
@@ -58,10 +83,10 @@ pub fn apply_topic_ops(
                 } else {
                     "subtract"
                 };
-                let def = topic_config_def(name).ok_or_else(|| {
+                let (ty, default) = def_of(name).ok_or_else(|| {
                     (INVALID_CONFIG, Some(format!("Unknown config name: {name}")))
                 })?;
-                if def.ty != ConfigType::List {
+                if ty != ConfigType::List {
                     return Err((
                         INVALID_CONFIG,
                         Some(format!(
@@ -69,10 +94,7 @@ pub fn apply_topic_ops(
                         )),
                     ));
                 }
-                let old = props
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| def.default.to_string());
+                let old = props.get(name).cloned().or(default).unwrap_or_default();
                 let mut list: Vec<String> = old
                     .split(',')
                     .filter(|s| !s.is_empty())
@@ -190,6 +212,43 @@ async fn alter_one_topic(
     alter_topic(ctx, topic, &props, validate_only).await
 }
 
+/// Kafka's `validateBrokerConfigChange` for IncrementalAlterConfigs: the stored layer
+/// (decoded) with `ops` applied becomes the layer's new content.
+async fn alter_one_broker(
+    ctx: &Arc<BrokerContext>,
+    name: &str,
+    ops: &[AlterableConfig],
+    validate_only: bool,
+    authorized: bool,
+) -> Outcome {
+    let per_broker = match broker_resource(ctx, name) {
+        Ok(p) => p,
+        Err(o) => return o,
+    };
+    let Some(zk) = ctx.zk() else {
+        return (
+            UNKNOWN_SERVER_ERROR,
+            Some("not connected to ZooKeeper".into()),
+        );
+    };
+    let entity = if per_broker {
+        name.to_string()
+    } else {
+        config_type::DEFAULT_ENTITY.to_string()
+    };
+    let stored = match zk.get_entity_config(config_type::BROKER, &entity).await {
+        Ok(p) => p,
+        // A znode another tool garbled: start from an empty layer, as if it were absent.
+        Err(samsa_common::error::Error::InvalidZnode { .. }) => BTreeMap::new(),
+        Err(e) => return (UNKNOWN_SERVER_ERROR, Some(api_message(&e))),
+    };
+    let mut props = ctx.dynamic.from_persistent(&stored, per_broker);
+    if let Err(o) = apply_broker_ops(ops, &mut props) {
+        return o;
+    }
+    alter_broker(ctx, name, &props, validate_only, authorized).await
+}
+
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     conn: &ConnInfo,
@@ -255,12 +314,10 @@ pub async fn handle(
                         (denied_error(ResourceType::Topic).code(), None)
                     }
                 }
-                RESOURCE_BROKER => alter_broker(
-                    ctx,
-                    name,
-                    &keys,
-                    enforce::cluster(ctx, conn, Operation::AlterConfigs),
-                ),
+                RESOURCE_BROKER => {
+                    let authorized = enforce::cluster(ctx, conn, Operation::AlterConfigs);
+                    alter_one_broker(ctx, name, &res.configs, req.validate_only, authorized).await
+                }
                 other => (
                     INVALID_REQUEST,
                     Some(format!("Unknown resource type {other}")),

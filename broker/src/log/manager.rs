@@ -459,6 +459,9 @@ pub struct LogManager {
     dirs: Vec<LogDir>,
     logs: RwLock<HashMap<TopicPartition, Arc<Log>>>,
     topic_configs: RwLock<HashMap<String, LogConfig>>,
+    /// Broker defaults for topics without a known config; starts as
+    /// `config.default_config`, replaced by dynamic broker config changes.
+    default_config: RwLock<LogConfig>,
     deletes: Arc<DeleteQueue>,
     dir_deletes: Mutex<Vec<(i64, PathBuf)>>,
     create_lock: Mutex<()>,
@@ -526,6 +529,7 @@ impl LogManager {
             failed_dirs_tx,
             failed_dirs_rx: Mutex::new(Some(failed_dirs_rx)),
             topic_configs: RwLock::new(config.topic_configs.clone()),
+            default_config: RwLock::new(config.default_config.clone()),
             config,
             dirs,
             logs: RwLock::new(HashMap::new()),
@@ -650,12 +654,24 @@ impl LogManager {
             .unwrap_or_else(|p| p.into_inner())
             .get(topic)
             .cloned()
-            .unwrap_or_else(|| self.config.default_config.clone())
+            .unwrap_or_else(|| self.default_config())
     }
 
     /// The broker-level default topic config.
-    pub fn default_config(&self) -> &LogConfig {
-        &self.config.default_config
+    pub fn default_config(&self) -> LogConfig {
+        self.default_config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// New broker-level defaults (a dynamic broker config change). Existing logs are
+    /// updated by the caller through [`Self::update_config`].
+    pub fn set_default_config(&self, config: LogConfig) {
+        *self
+            .default_config
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = config;
     }
 
     /// Online log dirs.
@@ -826,7 +842,7 @@ impl LogManager {
             .unwrap_or_else(|p| p.into_inner())
             .get(topic)
             .cloned()
-            .unwrap_or_else(|| self.default_config().clone())
+            .unwrap_or_else(|| self.default_config())
     }
 
     pub fn update_config(&self, topic: &str, config: LogConfig) {

@@ -41,7 +41,7 @@ impl Default for ListenerLimits {
 }
 
 /// The settings, from the broker config.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ConnectionLimits {
     pub max_connections: u32,
     pub max_per_ip: u32,
@@ -289,6 +289,13 @@ impl ConnectionQuotas {
         })
     }
 
+    /// New limits from a dynamic broker config change (Kafka's `SocketServer.reconfigure`):
+    /// counts are kept, acceptors waiting for a slot re-check.
+    pub fn reconfigure(&self, limits: ConnectionLimits) {
+        self.lock().limits = limits;
+        self.freed.notify_waiters();
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -464,6 +471,33 @@ mod tests {
             "second connection must wait for a slot"
         );
         drop(first);
+        assert!(tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap());
+    }
+
+    /// A dynamic `max.connections` raise admits a waiting connection at once.
+    #[tokio::test]
+    async fn reconfigure_wakes_waiting_acceptor() {
+        let q = ConnectionQuotas::new(ConnectionLimits {
+            max_connections: 1,
+            ..Default::default()
+        });
+        let (_tx, mut rx) = watch::channel(false);
+        let l: Arc<str> = Arc::from("PLAINTEXT");
+        let _first = q.admit(&l, ip("10.0.0.1"), &mut rx).await.unwrap();
+        let q2 = q.clone();
+        let l2 = l.clone();
+        let (_tx2, mut rx2) = watch::channel(false);
+        let waiter =
+            tokio::spawn(async move { q2.admit(&l2, ip("10.0.0.2"), &mut rx2).await.is_ok() });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "at the limit");
+        q.reconfigure(ConnectionLimits {
+            max_connections: 2,
+            ..Default::default()
+        });
         assert!(tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .unwrap()

@@ -51,11 +51,6 @@ pub mod code {
     pub const INVALID_PRINCIPAL_TYPE: i16 = 67;
 }
 
-/// Handled change notifications older than this are deleted (Kafka's 15 minutes).
-const CHANGE_EXPIRATION_MS: i64 = 15 * 60 * 1000;
-/// Re-list the notifications even without a watch event this often.
-const RELIST_INTERVAL: Duration = Duration::from_secs(30);
-
 /// The token HMAC: HmacSHA512(key = secret bytes, data = token id bytes).
 pub fn token_hmac(token_id: &str, secret: &[u8]) -> Vec<u8> {
     // HMAC takes keys of any length.
@@ -513,92 +508,34 @@ impl TokenManager {
 /// one re-reads its token; handled ones older than 15 minutes are deleted.
 pub fn spawn_listener(
     ctx: Arc<crate::broker::BrokerContext>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut last: i64 = -1;
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            let wait = match ctx.zk() {
-                None => None,
-                Some(zk) => match zk
-                    .children_and_watch(DelegationTokenChangeNotificationZNode::PATH)
-                    .await
-                {
-                    Ok((children, w)) => {
-                        let children = children.unwrap_or_default();
-                        if let Err(e) = process_changes(&ctx, &zk, &children, &mut last).await {
-                            warn!(error = %e, "processing delegation token changes failed; will retry");
-                        }
-                        Some(w)
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "listing delegation token changes failed; will retry");
-                        None
-                    }
-                },
-            };
-            let delay = if wait.is_some() {
-                RELIST_INTERVAL
-            } else {
-                Duration::from_secs(1)
-            };
-            tokio::select! {
-                _ = async {
-                    match wait {
-                        Some(w) => { w.changed().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => {}
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    })
+    let listener = crate::zk_notifications::NotificationListener::new(
+        DelegationTokenChangeNotificationZNode::PATH,
+        DelegationTokenChangeNotification::PREFIX,
+        TokenChangeHandler { ctx: ctx.clone() },
+    );
+    crate::zk_notifications::spawn(ctx, listener, shutdown)
 }
 
-async fn process_changes(
-    ctx: &crate::broker::BrokerContext,
-    zk: &ZkSession,
-    children: &[String],
-    last: &mut i64,
-) -> samsa_common::error::Result<()> {
-    let tokens = &ctx.security.tokens;
-    let mut seqs: Vec<(i64, &String)> = children
-        .iter()
-        .filter_map(|c| DelegationTokenChangeNotification::sequence(c).map(|s| (s, c)))
-        .collect();
-    seqs.sort_unstable();
-    for (seq, child) in &seqs {
-        if *seq <= *last {
-            continue;
-        }
-        if let Some((data, _)) = zk
-            .get(&DelegationTokenChangeNotification::path(child))
-            .await?
-        {
-            let id = DelegationTokenChangeNotification::decode(&data);
-            info!(token_id = %id, "processing delegation token notification");
-            let _g = tokens.gate.lock().await;
-            tokens.refresh(zk, &id).await?;
-        }
-        *last = *seq;
+/// Kafka's `TokenChangedNotificationHandler`: re-reads the token a notification names.
+struct TokenChangeHandler {
+    ctx: Arc<crate::broker::BrokerContext>,
+}
+
+impl crate::zk_notifications::NotificationHandler for TokenChangeHandler {
+    async fn process_notification(
+        &mut self,
+        zk: &ZkSession,
+        _path: &str,
+        data: &[u8],
+    ) -> samsa_common::error::Result<()> {
+        let tokens = &self.ctx.security.tokens;
+        let id = DelegationTokenChangeNotification::decode(data);
+        info!(token_id = %id, "processing delegation token notification");
+        let _g = tokens.gate.lock().await;
+        tokens.refresh(zk, &id).await
     }
-    let now = now_ms();
-    for (seq, child) in &seqs {
-        if *seq > *last {
-            continue;
-        }
-        let path = DelegationTokenChangeNotification::path(child);
-        if let Some(stat) = zk.exists(&path).await? {
-            if now - stat.ctime > CHANGE_EXPIRATION_MS {
-                zk.delete(&path, None).await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The active controller's expiry scan (`delete-expired-tokens`), every

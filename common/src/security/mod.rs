@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod jaas;
+pub mod password_encoder;
 pub mod scram;
 pub mod stores;
 

@@ -12,6 +12,7 @@ mod cluster_faults;
 mod common;
 mod connection_limits;
 mod durability;
+mod dynamic_configs;
 mod group_coordinator;
 mod groups;
 mod groups_replication;
