@@ -150,3 +150,196 @@ fn producer_byte_rate_throttles_librdkafka_and_lifts_live() {
     drop(producer);
     cluster.finish();
 }
+
+/// Runs `QuotaAdmin.java` commands (the Java Admin client's alterClientQuotas and
+/// describeClientQuotas) and returns one result per command.
+fn quota_admin(bootstrap: &str, commands: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec![bootstrap.to_string()];
+    args.extend(commands.iter().map(|c| c.to_string()));
+    let out = samsa_integration_tests::clients::java("QuotaAdmin", &args, Duration::from_secs(120))
+        .unwrap();
+    out.as_array().unwrap().clone()
+}
+
+/// The Java Admin client sets, describes and removes quotas as `kafka-configs.sh
+/// --bootstrap-server` does: the znodes and change notifications are Kafka's, bad entities
+/// and values get Kafka's errors, and the quota it sets throttles a producer at once and
+/// stops throttling it when removed, without a restart.
+#[test]
+fn java_admin_client_quotas_write_znodes_and_apply_live() {
+    const QUOTA: u64 = 128 * 1024;
+    let cluster = Cluster::single("quota-admin");
+    let b = cluster.bootstrap();
+    create_topic(&b, "qa", 1, 1, &[]);
+    let zk = cluster.zk();
+    let changes_before = zk
+        .children("/config/changes")
+        .unwrap()
+        .unwrap_or_default()
+        .len();
+
+    let r = quota_admin(
+        &b,
+        &[
+            &format!("alter client-id=quota-admin producer_byte_rate={QUOTA}"),
+            "alter user=alice,client-id=<default> consumer_byte_rate=2048 request_percentage=12.5",
+            "alter user=<default> controller_mutation_rate=1e8",
+            "alter ip=<default> connection_creation_rate=100",
+            "alter user=bob producer_byte_rate=1 validate",
+            // Kafka's errors.
+            "alter user=alice,ip=10.0.0.1 producer_byte_rate=1",
+            "alter client-id=x consumer_byte_rate=1.5",
+            "alter client-id=x bogus=1",
+            "alter ip=no-such-host.invalid connection_creation_rate=1",
+            "describe strict client-id=quota-admin",
+            "describe loose user=alice",
+            "describe strict user=*",
+            "describe strict ip=*",
+            "describe loose user=alice ip=*",
+        ],
+    );
+    for (i, ok) in r.iter().take(5).enumerate() {
+        assert_eq!(ok, &json!({"ok": true}), "command {i}: {r:?}");
+    }
+    let err = |i: usize| r[i]["error"].as_str().unwrap().to_string();
+    assert_eq!(
+        err(5),
+        "InvalidRequestException: Invalid quota entity combination, IP entity should not be used with user/client ID entity."
+    );
+    assert_eq!(
+        err(6),
+        "InvalidRequestException: Configuration consumer_byte_rate must be a LONG value"
+    );
+    assert_eq!(
+        err(7),
+        "InvalidRequestException: Invalid configuration key bogus"
+    );
+    assert_eq!(
+        err(8),
+        "InvalidRequestException: no-such-host.invalid is not a valid IP or resolvable host."
+    );
+    assert_eq!(
+        r[9],
+        json!({"entries": [{"entity": {"client-id": "quota-admin"},
+                            "values": {"producer_byte_rate": QUOTA as f64}}]})
+    );
+    assert_eq!(
+        r[10],
+        json!({"entries": [{"entity": {"client-id": null, "user": "alice"},
+                            "values": {"consumer_byte_rate": 2048.0, "request_percentage": 12.5}}]})
+    );
+    assert_eq!(
+        r[11],
+        json!({"entries": [{"entity": {"user": null},
+                            "values": {"controller_mutation_rate": 1e8}}]})
+    );
+    assert_eq!(
+        r[12],
+        json!({"entries": [{"entity": {"ip": null}, "values": {"connection_creation_rate": 100.0}}]})
+    );
+    assert!(
+        err(13).starts_with("InvalidRequestException: Invalid entity filter component combination"),
+        "{}",
+        err(13)
+    );
+
+    // The znodes, byte for byte as Kafka's AdminZkClient writes them.
+    let node = |p: &str| zk.json(p).unwrap();
+    assert_eq!(
+        node("/config/clients/quota-admin"),
+        json!({"version": 1, "config": {"producer_byte_rate": QUOTA.to_string()}})
+    );
+    assert_eq!(
+        node("/config/users/alice/clients/<default>"),
+        json!({"version": 1, "config": {"consumer_byte_rate": "2048", "request_percentage": "12.5"}})
+    );
+    assert_eq!(
+        node("/config/users/<default>"),
+        json!({"version": 1, "config": {"controller_mutation_rate": "1.0E8"}})
+    );
+    assert_eq!(
+        node("/config/ips/<default>"),
+        json!({"version": 1, "config": {"connection_creation_rate": "100"}})
+    );
+    assert!(
+        zk.exists("/config/users/bob").unwrap().is_none(),
+        "validate only wrote"
+    );
+    let mut paths: Vec<String> = zk
+        .children("/config/changes")
+        .unwrap()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            node(&format!("/config/changes/{c}"))["entity_path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    paths.sort();
+    assert_eq!(paths.len(), changes_before + 4, "{paths:?}");
+    for p in [
+        "clients/quota-admin",
+        "users/alice/clients/<default>",
+        "users/<default>",
+        "ips/<default>",
+    ] {
+        assert!(
+            paths.iter().any(|x| x == p),
+            "no notification for {p}: {paths:?}"
+        );
+    }
+
+    // The quota applies at once: the producer is throttled.
+    let counters = Counters::default();
+    let producer: BaseProducer<Counters> = client_config(&b)
+        .set("client.id", "quota-admin")
+        .set("linger.ms", "5")
+        .set("batch.size", "65536")
+        .set("queue.buffering.max.messages", "5000")
+        .set("message.timeout.ms", "0")
+        .set("statistics.interval.ms", "200")
+        .create_with_context(counters.clone())
+        .unwrap();
+    let payload = vec![b'x'; 1000];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counters.throttle_max.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "producer never throttled");
+        produce_until(
+            &producer,
+            "qa",
+            &payload,
+            Instant::now() + Duration::from_millis(500),
+        );
+    }
+
+    // Removed through the Admin client: the entity znode goes away and throttling stops.
+    let r = quota_admin(
+        &b,
+        &[
+            "alter client-id=quota-admin producer_byte_rate=",
+            "describe strict client-id=quota-admin",
+        ],
+    );
+    assert_eq!(r[0], json!({"ok": true}));
+    assert_eq!(r[1], json!({"entries": []}));
+    assert!(zk.exists("/config/clients/quota-admin").unwrap().is_none());
+    // Muted connections resume within one throttle time; then the rate is well above the old
+    // quota.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let free = loop {
+        let (t0, a0) = (Instant::now(), counters.acked.load(Ordering::Relaxed));
+        produce_until(&producer, "qa", &payload, t0 + Duration::from_secs(2));
+        let rate =
+            (counters.acked.load(Ordering::Relaxed) - a0) as f64 / t0.elapsed().as_secs_f64();
+        if rate > QUOTA as f64 * 4.0 || Instant::now() > deadline {
+            break rate;
+        }
+    };
+    eprintln!("rate after removal {free:.0} B/s");
+    assert!(free > QUOTA as f64 * 4.0, "still throttled: {free:.0} B/s");
+    let _ = producer.flush(Duration::from_secs(30));
+    drop(producer);
+    cluster.finish();
+}
