@@ -141,10 +141,14 @@ impl BrokerContext {
                 config.broker_id,
                 config.request_timeout_ms,
             ),
-            quotas: crate::quota::client::ClientQuotas::new(crate::quota::rate::WindowConfig::new(
-                config.quota_window_num,
-                config.quota_window_size_seconds,
-            )),
+            quotas: crate::quota::client::ClientQuotas::with_controller_window(
+                crate::quota::rate::WindowConfig::new(
+                    config.quota_window_num,
+                    config.quota_window_size_seconds,
+                ),
+                config.controller_quota_window_num,
+                config.controller_quota_window_size_seconds,
+            ),
             config,
         }
     }
@@ -342,6 +346,7 @@ impl Broker {
             }
             // Client quotas likewise, before the first request is charged.
             crate::config_change::load_client_quotas(&p.session, &ctx.quotas).await?;
+            ctx.quotas.ip_connection_rates.load(&p.session).await?;
         }
 
         // Logs: lock the dirs, load every partition (recovering after an unclean stop).
@@ -408,7 +413,10 @@ impl Broker {
                     .map(Duration::from_millis),
                 ..ConnLimits::default()
             },
-            connections: crate::quota::connections::ConnectionLimits::from_config(&config),
+            connections: crate::quota::connections::ConnectionLimits {
+                ip_rates: ctx.quotas.ip_connection_rates.clone(),
+                ..crate::quota::connections::ConnectionLimits::from_config(&config)
+            },
             drain_timeout: Duration::from_millis(
                 u64::try_from(config.request_timeout_ms.max(0)).unwrap_or(30_000),
             ),

@@ -13,8 +13,9 @@
 //! cached ones ([`ConfigChangeHandler::user_config_changed`]), so a user added or removed
 //! with `kafka-configs.sh` logs in (or stops) without a restart. Quota entities
 //! (`users/<u>`, `users/<u>/clients/<c>`, `clients/<c>`, with `<default>` forms) go to the
-//! client quota managers ([`ConfigChangeHandler::quota_config_changed`]). Other entity
-//! types (ips, brokers) are read but have no effect in Samsa.
+//! client quota managers ([`ConfigChangeHandler::quota_config_changed`]), `ips/<ip>` to the
+//! IP connection-rate quotas ([`ConfigChangeHandler::ip_config_changed`]). Other entity
+//! types (brokers) are read but have no effect in Samsa.
 //!
 //! The listener follows session replacement: each round takes the broker's current
 //! session from [`BrokerContext::zk`], so after an expiry it re-lists and re-watches.
@@ -51,6 +52,9 @@ pub trait ConfigChangeHandler: Send + Sync + 'static {
 
     /// The config of a quota entity (`users/..`, `clients/..`) changed to `config`.
     fn quota_config_changed(&self, _entity: &QuotaEntity, _config: &BTreeMap<String, String>) {}
+
+    /// `/config/ips/<ip>` (or `<default>`) now holds `config`.
+    fn ip_config_changed(&self, _ip: &str, _config: &BTreeMap<String, String>) {}
 }
 
 impl<F> ConfigChangeHandler for F
@@ -87,6 +91,12 @@ impl ConfigChangeHandler for BrokerTopicConfigHandler {
     fn quota_config_changed(&self, entity: &QuotaEntity, config: &BTreeMap<String, String>) {
         if let Some(ctx) = self.ctx.upgrade() {
             ctx.quotas.entity_changed(entity, config);
+        }
+    }
+
+    fn ip_config_changed(&self, ip: &str, config: &BTreeMap<String, String>) {
+        if let Some(ctx) = self.ctx.upgrade() {
+            ctx.quotas.ip_connection_rates.config_changed(ip, config);
         }
     }
 
@@ -283,6 +293,18 @@ impl<H: ConfigChangeHandler> ConfigChangeListener<H> {
                         warn!(entity_path = %n.entity_path, "ignoring config change with bad quota entity path")
                     }
                 }
+            }
+            config_type::IP => {
+                let config = match zk.get_entity_config(entity_type, entity_name).await {
+                    Ok(c) => c,
+                    Err(e @ samsa_common::error::Error::InvalidZnode { .. }) => {
+                        error!(entity = %n.entity_path, error = %e, "ignoring config change: unreadable config znode");
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                };
+                info!(ip = entity_name, config = ?config, "processing ip config change");
+                self.handler.ip_config_changed(entity_name, &config);
             }
             other => {
                 debug!(

@@ -228,13 +228,13 @@ fn request_size(header: &RequestHeader, body_len: usize) -> usize {
 }
 
 /// The user a quota is charged to: the principal's name (`User:alice` → `alice`).
-fn user_of(conn: &ConnInfo) -> &str {
+pub(crate) fn user_of(conn: &ConnInfo) -> &str {
     conn.principal
         .split_once(':')
         .map_or(&*conn.principal, |(_, n)| n)
 }
 
-fn client_of(header: &RequestHeader) -> &str {
+pub(crate) fn client_of(header: &RequestHeader) -> &str {
     header.client_id.as_deref().unwrap_or("")
 }
 

@@ -51,6 +51,8 @@ pub struct ConnectionLimits {
     /// The protected listener (`inter.broker.listener.name`), if there are several.
     pub inter_broker_listener: Option<String>,
     pub window: WindowConfig,
+    /// `connection_creation_rate` quotas per IP, changed live from ZooKeeper.
+    pub ip_rates: Arc<super::ip_rates::IpConnectionRates>,
 }
 
 impl Default for ConnectionLimits {
@@ -64,6 +66,7 @@ impl Default for ConnectionLimits {
             listeners: HashMap::new(),
             inter_broker_listener: None,
             window: WindowConfig::default(),
+            ip_rates: Arc::default(),
         }
     }
 }
@@ -124,6 +127,7 @@ impl ConnectionLimits {
             inter_broker_listener: (config.listeners.len() > 1)
                 .then(|| config.inter_broker_listener_name.clone()),
             window: WindowConfig::new(config.quota_window_num, config.quota_window_size_seconds),
+            ip_rates: Arc::default(),
         }
     }
 }
@@ -168,6 +172,9 @@ impl Activity {
 pub enum Refused {
     /// `max.connections.per.ip` (or its override) reached.
     TooManyConnections { ip: IpAddr, max: u32 },
+    /// The address's `connection_creation_rate` quota is exceeded: hold the socket this
+    /// long, then close it (Kafka's `ConnectionThrottledException`).
+    Throttled { ip: IpAddr, throttle_ms: u64 },
     /// The server is shutting down.
     ShuttingDown,
 }
@@ -320,6 +327,18 @@ impl ConnectionQuotas {
             {
                 let mut st = self.lock();
                 if Instant::now() >= ready_at && st.slot_available(listener) {
+                    let now = now_ms();
+                    let throttle_ms = st.limits.ip_rates.record(ip, st.limits.window, now);
+                    if throttle_ms > 0 {
+                        // Not accepted: it leaves the broker and listener rates too.
+                        if !st.protected(listener) {
+                            st.broker_rate.record(-1.0, now);
+                        }
+                        if let Some(r) = st.listener_rates.get_mut(listener) {
+                            r.record(-1.0, now);
+                        }
+                        return Err(Refused::Throttled { ip, throttle_ms });
+                    }
                     let count = st.per_ip.get(&ip).copied().unwrap_or(0);
                     let max = st
                         .limits

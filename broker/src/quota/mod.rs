@@ -4,4 +4,6 @@
 pub mod admin;
 pub mod client;
 pub mod connections;
+pub mod ip_rates;
+pub mod mutation;
 pub mod rate;

@@ -343,3 +343,115 @@ fn java_admin_client_quotas_write_znodes_and_apply_live() {
     drop(producer);
     cluster.finish();
 }
+
+fn mutation_ops(bootstrap: &str, client: &str, ops: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec![bootstrap.to_string(), client.to_string()];
+    args.extend(ops.iter().map(|o| o.to_string()));
+    let out =
+        samsa_integration_tests::clients::java("MutationQuota", &args, Duration::from_secs(120))
+            .unwrap();
+    out.as_array().unwrap().clone()
+}
+
+/// `controller_mutation_rate` as Kafka's ControllerMutationQuotaManager applies it to a
+/// Java Admin client (CreateTopics v7, CreatePartitions v3, DeleteTopics v6: strict):
+/// partitions are permits from a bucket of 11 × the rate; a request that finds the bucket in
+/// debt is refused with THROTTLING_QUOTA_EXCEEDED and a throttle time; removing the quota
+/// lifts it live.
+#[test]
+fn controller_mutation_rate_throttles_topic_mutations() {
+    let cluster = Cluster::single("quota-mutation");
+    let b = cluster.bootstrap();
+    let r = quota_admin(&b, &["alter client-id=mutator controller_mutation_rate=1"]);
+    assert_eq!(r[0], json!({"ok": true}));
+    // Wait until the broker applied it: a 30-partition topic overdraws the 11-permit bucket
+    // by 19 (19 s to refill at 1/s), so the next topics are refused.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    let refused = loop {
+        n += 1;
+        let r = mutation_ops(
+            &b,
+            "mutator",
+            &[&format!("create:big{n}:30"), &format!("create:small{n}:1")],
+        );
+        assert_eq!(r[0], json!({"ok": true}), "{r:?}");
+        if r[1]["error"] == "ThrottlingQuotaExceededException" {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "quota never applied: {r:?}");
+    };
+    let throttle = refused[1]["throttle"].as_i64().unwrap();
+    assert!(throttle > 0 && throttle <= 30_000, "{refused:?}");
+    // Other clients are not limited; partitions and deletions count for this one.
+    let r = mutation_ops(&b, "someone-else", &["create:free:20", "delete:free"]);
+    assert_eq!(r, vec![json!({"ok": true}), json!({"ok": true})]);
+    let r = mutation_ops(&b, "mutator", &[&format!("partitions:big{n}:32")]);
+    assert_eq!(r[0]["error"], "ThrottlingQuotaExceededException", "{r:?}");
+
+    let r = quota_admin(&b, &["alter client-id=mutator controller_mutation_rate="]);
+    assert_eq!(r[0], json!({"ok": true}));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = mutation_ops(&b, "mutator", &[&format!("create:after{n}:30")]);
+        if r[0] == json!({"ok": true}) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "quota removal never applied: {r:?}"
+        );
+        n += 1;
+    }
+    cluster.finish();
+}
+
+/// `connection_creation_rate` on `/config/ips/<ip>`, set and removed with the Java Admin
+/// client: connections from that address beyond the rate are held unanswered and closed,
+/// other addresses are unaffected, and removing the quota lifts it without a restart.
+#[test]
+fn ip_connection_creation_rate_applies_live() {
+    use samsa_integration_tests::wire::Conn;
+    let cluster = Cluster::single("quota-ip");
+    let b = cluster.bootstrap();
+    let addr = b.split(',').next().unwrap().to_string();
+    let served = |from: &str| {
+        Conn::connect_from(from, &addr)
+            .and_then(|mut c| {
+                c.set_read_timeout(Duration::from_secs(5))?;
+                c.api_versions_answered()
+            })
+            .unwrap_or(false)
+    };
+    let r = quota_admin(&b, &["alter ip=127.0.0.2 connection_creation_rate=1"]);
+    assert_eq!(r[0], json!({"ok": true}));
+    // At 1/s over a window padded to ten seconds, about ten connections are accepted, then
+    // the address is throttled.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut accepted = 0;
+    while served("127.0.0.2") {
+        accepted += 1;
+        assert!(Instant::now() < deadline, "127.0.0.2 never throttled");
+    }
+    eprintln!("accepted {accepted} connections before throttling");
+    assert!(served("127.0.0.3"), "another address is throttled too");
+
+    let r = quota_admin(&b, &["alter ip=127.0.0.2 connection_creation_rate="]);
+    assert_eq!(r[0], json!({"ok": true}));
+    assert!(cluster
+        .zk()
+        .exists("/config/ips/127.0.0.2")
+        .unwrap()
+        .is_none());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !served("127.0.0.2") {
+        assert!(Instant::now() < deadline, "quota removal never applied");
+    }
+    for i in 0..20 {
+        assert!(
+            served("127.0.0.2"),
+            "connection {i} after removal not served"
+        );
+    }
+    cluster.finish();
+}
