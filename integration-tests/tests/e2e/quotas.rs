@@ -455,3 +455,94 @@ fn ip_connection_creation_rate_applies_live() {
     }
     cluster.finish();
 }
+
+/// A Java consumer over its `consumer_byte_rate` converges to the quota (±15% over one
+/// 12 s rate period, past the first) and reports fetch throttle times; removing the quota
+/// with the Admin client lifts it live.
+///
+/// The consumer fetches at most 64 KiB per partition: with the default 1 MiB, a throttled
+/// fetch is answered empty and not counted, so only whole 1 MiB fetches fit the window's
+/// allowance (2.5 MiB at this quota) and the rate settles well below the quota — on Kafka too.
+#[test]
+fn consumer_byte_rate_throttles_java_consumer_and_lifts_live() {
+    const QUOTA: u64 = 256 * 1024;
+    let cluster = Cluster::single("quota-consumer");
+    let b = cluster.bootstrap();
+    create_topic(&b, "qc", 1, 1, &[]);
+    // The quota is for the consumer's client id only (the producer below is not limited).
+    set_client_config(
+        &cluster,
+        "quota-consumer",
+        json!({"consumer_byte_rate": QUOTA.to_string()}),
+    );
+    // 16 MB to read: the burst plus 26 s at the quota leave about 6 MB for after the removal.
+    let producer: BaseProducer<Counters> = client_config(&b)
+        .set("linger.ms", "20")
+        // Small batches, so that fetches of 64 KiB are possible (a first batch larger than
+        // max.partition.fetch.bytes is returned whole).
+        .set("batch.size", "65536")
+        .set("queue.buffering.max.messages", "100000")
+        .create_with_context(Counters::default())
+        .unwrap();
+    let payload = vec![b'y'; 1000];
+    let mut sent = 0;
+    while sent < 16_000 {
+        match producer.send(
+            BaseRecord::<(), [u8]>::to("qc")
+                .partition(0)
+                .payload(&payload[..]),
+        ) {
+            Ok(()) => sent += 1,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => panic!("produce: {e}"),
+        }
+    }
+    producer.flush(Duration::from_secs(180)).unwrap();
+    drop(producer);
+    let args: Vec<String> = [&b, "qc", "quota-consumer", "30", "26", "65536"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out =
+        samsa_integration_tests::clients::java("QuotaConsumer", &args, Duration::from_secs(120))
+            .unwrap();
+    let per_sec: Vec<u64> = out["bytes_per_sec"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    eprintln!(
+        "consumer bytes/s: {per_sec:?}, throttle max {} avg {}",
+        out["throttle_max_before"], out["throttle_avg_before"]
+    );
+    // As on Kafka, the consumer reads the window's allowance (about ten seconds' worth) in a
+    // burst whenever the oldest sample expires, then is throttled: the rate over one period,
+    // from one burst to the next (past the first), is the quota.
+    let bursts: Vec<usize> = (3..26)
+        .filter(|&i| per_sec[i] > 2 * QUOTA && per_sec[i - 1] <= 2 * QUOTA)
+        .collect();
+    assert!(
+        bursts.len() >= 2,
+        "no steady throttling period: {per_sec:?}"
+    );
+    let (i1, i2) = (bursts[0], bursts[1]);
+    let rate = per_sec[i1..i2].iter().sum::<u64>() as f64 / (i2 - i1) as f64;
+    eprintln!("throttled rate {rate:.0} B/s over seconds {i1}..{i2}");
+    assert!(
+        rate > QUOTA as f64 * 0.85 && rate < QUOTA as f64 * 1.15,
+        "rate {rate:.0} B/s not within 15% of the quota {QUOTA} B/s"
+    );
+    assert!(
+        out["throttle_max_before"].as_f64().unwrap() > 0.0,
+        "the consumer saw no fetch throttle time: {out}"
+    );
+    let after: u64 = per_sec[26..30].iter().sum();
+    assert!(
+        after as f64 / 4.0 > QUOTA as f64 * 4.0,
+        "after removal the consumer still reads near the quota: {per_sec:?}"
+    );
+    cluster.finish();
+}
