@@ -143,10 +143,14 @@ impl BrokerContext {
                 config.broker_id,
                 config.request_timeout_ms,
             ),
-            quotas: crate::quota::client::ClientQuotas::new(crate::quota::rate::WindowConfig::new(
-                config.quota_window_num,
-                config.quota_window_size_seconds,
-            )),
+            quotas: crate::quota::client::ClientQuotas::with_controller_window(
+                crate::quota::rate::WindowConfig::new(
+                    config.quota_window_num,
+                    config.quota_window_size_seconds,
+                ),
+                config.controller_quota_window_num,
+                config.controller_quota_window_size_seconds,
+            ),
             dynamic: crate::dynamic_config::DynamicBrokerConfig::new(config.clone()),
             config,
         }
@@ -345,6 +349,7 @@ impl Broker {
             }
             // Client quotas likewise, before the first request is charged.
             crate::config_change::load_client_quotas(&p.session, &ctx.quotas).await?;
+            ctx.quotas.ip_connection_rates.load(&p.session).await?;
         }
 
         // Logs: lock the dirs, load every partition (recovering after an unclean stop).
@@ -407,8 +412,10 @@ impl Broker {
             }
         }
 
-        let connection_limits =
-            crate::quota::connections::ConnectionLimits::from_config(&ctx.dynamic.current());
+        let connection_limits = crate::quota::connections::ConnectionLimits {
+            ip_rates: ctx.quotas.ip_connection_rates.clone(),
+            ..crate::quota::connections::ConnectionLimits::from_config(&ctx.dynamic.current())
+        };
         let connection_quotas =
             crate::quota::connections::ConnectionQuotas::new(connection_limits.clone());
         let _ = ctx.dynamic.connection_quotas.set(connection_quotas.clone());

@@ -13,8 +13,9 @@
 //! cached ones ([`ConfigChangeHandler::user_config_changed`]), so a user added or removed
 //! with `kafka-configs.sh` logs in (or stops) without a restart. Quota entities
 //! (`users/<u>`, `users/<u>/clients/<c>`, `clients/<c>`, with `<default>` forms) go to the
-//! client quota managers ([`ConfigChangeHandler::quota_config_changed`]). Other entity
-//! types (ips, brokers) are read but have no effect in Samsa.
+//! client quota managers ([`ConfigChangeHandler::quota_config_changed`]), `ips/<ip>` to the
+//! IP connection-rate quotas ([`ConfigChangeHandler::ip_config_changed`]), and `brokers/<id>`
+//! / `brokers/<default>` to the dynamic broker config ([`ConfigChangeHandler::broker`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub trait ConfigChangeHandler: Send + Sync + 'static {
     fn broker(&self) -> Option<Arc<BrokerContext>> {
         None
     }
+
+    /// `/config/ips/<ip>` (or `<default>`) now holds `config`.
+    fn ip_config_changed(&self, _ip: &str, _config: &BTreeMap<String, String>) {}
 }
 
 impl<F> ConfigChangeHandler for F
@@ -87,6 +91,12 @@ impl ConfigChangeHandler for BrokerTopicConfigHandler {
     fn quota_config_changed(&self, entity: &QuotaEntity, config: &BTreeMap<String, String>) {
         if let Some(ctx) = self.ctx.upgrade() {
             ctx.quotas.entity_changed(entity, config);
+        }
+    }
+
+    fn ip_config_changed(&self, ip: &str, config: &BTreeMap<String, String>) {
+        if let Some(ctx) = self.ctx.upgrade() {
+            ctx.quotas.ip_connection_rates.config_changed(ip, config);
         }
     }
 
@@ -276,6 +286,18 @@ impl<H: ConfigChangeHandler> ConfigNotificationHandler<H> {
                 Some(ctx) => ctx.dynamic.layer_changed(&ctx, zk, entity_name).await?,
                 None => debug!(entity_name, "broker config change not applied here"),
             },
+            config_type::IP => {
+                let config = match zk.get_entity_config(entity_type, entity_name).await {
+                    Ok(c) => c,
+                    Err(e @ samsa_common::error::Error::InvalidZnode { .. }) => {
+                        error!(entity = %n.entity_path, error = %e, "ignoring config change: unreadable config znode");
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                };
+                info!(ip = entity_name, config = ?config, "processing ip config change");
+                self.handler.ip_config_changed(entity_name, &config);
+            }
             other => {
                 debug!(
                     entity_type = other,

@@ -83,6 +83,8 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::RenewDelegationToken,
     ApiKey::ExpireDelegationToken,
     ApiKey::DescribeDelegationToken,
+    ApiKey::DescribeClientQuotas,
+    ApiKey::AlterClientQuotas,
 ];
 
 /// Version range (min, max) a Kafka 3.9 ZooKeeper-mode broker advertises for `key`,
@@ -226,13 +228,13 @@ fn request_size(header: &RequestHeader, body_len: usize) -> usize {
 }
 
 /// The user a quota is charged to: the principal's name (`User:alice` → `alice`).
-fn user_of(conn: &ConnInfo) -> &str {
+pub(crate) fn user_of(conn: &ConnInfo) -> &str {
     conn.principal
         .split_once(':')
         .map_or(&*conn.principal, |(_, n)| n)
 }
 
-fn client_of(header: &RequestHeader) -> &str {
+pub(crate) fn client_of(header: &RequestHeader) -> &str {
     header.client_id.as_deref().unwrap_or("")
 }
 
@@ -571,6 +573,16 @@ pub async fn dispatch(
         ApiKey::DescribeDelegationToken => respond(
             &header,
             handlers::describe_delegation_token::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
+        ),
+        ApiKey::DescribeClientQuotas => respond(
+            &header,
+            handlers::describe_client_quotas::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
+        ),
+        ApiKey::AlterClientQuotas => respond(
+            &header,
+            handlers::alter_client_quotas::handle(ctx, conn, &header, decode(&mut body, v)?)
                 .await?,
         ),
         other => Err(Error::UnsupportedVersion(format!(

@@ -345,10 +345,11 @@ impl DynamicBrokerConfig {
             }
         }
         if let Some(q) = self.connection_quotas.get() {
-            let (a, b) = (
-                ConnectionLimits::from_config(old),
-                ConnectionLimits::from_config(new),
-            );
+            let a = ConnectionLimits::from_config(old);
+            let b = ConnectionLimits {
+                ip_rates: a.ip_rates.clone(),
+                ..ConnectionLimits::from_config(new)
+            };
             if a != b {
                 info!("reconfiguring connection limits");
                 q.reconfigure(b);

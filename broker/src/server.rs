@@ -179,6 +179,18 @@ async fn accept_loop<H: RequestHandler>(
                                maximum of {max} connections.");
                         continue;
                     }
+                    Err(Refused::Throttled { ip, throttle_ms }) => {
+                        tracing::debug!(listener = %l.name, "Delaying closing of connection from {ip} for {throttle_ms} ms");
+                        let mut shutdown = shutdown.clone();
+                        conns.spawn(async move {
+                            tokio::select! {
+                                _ = tokio::time::sleep(Duration::from_millis(throttle_ms)) => {}
+                                _ = shutdown.wait_for(|v| *v) => {}
+                            }
+                            drop(stream);
+                        });
+                        continue;
+                    }
                     Err(Refused::ShuttingDown) => break,
                 };
                 let mut info =

@@ -200,6 +200,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     // Quota windows (client quotas, connection creation rates).
     d("quota.window.num", I, Some("11")),
     d("quota.window.size.seconds", I, Some("1")),
+    d("controller.quota.window.num", I, Some("11")),
+    d("controller.quota.window.size.seconds", I, Some("1")),
     d("request.timeout.ms", I, Some("30000")),
     d("fetch.max.bytes", I, Some("57671680")),
     // Controller / leadership.
@@ -947,6 +949,9 @@ pub struct BrokerConfig {
     pub max_connection_creation_rate: i32,
     pub quota_window_num: i32,
     pub quota_window_size_seconds: i32,
+    /// Token-bucket window of `controller_mutation_rate` quotas (burst = num × size × rate).
+    pub controller_quota_window_num: i32,
+    pub controller_quota_window_size_seconds: i32,
     pub request_timeout_ms: i32,
     pub fetch_max_bytes: i32,
 
@@ -1478,6 +1483,9 @@ impl BrokerConfig {
             max_connection_creation_rate: r.at_least_i("max.connection.creation.rate", 0)?,
             quota_window_num: r.at_least_i("quota.window.num", 1)?,
             quota_window_size_seconds: r.at_least_i("quota.window.size.seconds", 1)?,
+            controller_quota_window_num: r.at_least_i("controller.quota.window.num", 1)?,
+            controller_quota_window_size_seconds: r
+                .at_least_i("controller.quota.window.size.seconds", 1)?,
             request_timeout_ms: r.at_least_i("request.timeout.ms", 0)?,
             fetch_max_bytes: r.at_least_i("fetch.max.bytes", 1024)?,
             controller_socket_timeout_ms: r.int("controller.socket.timeout.ms")?,

@@ -30,8 +30,10 @@ use crate::broker::BrokerContext;
 use crate::connection::ConnInfo;
 use crate::error::Result;
 use crate::handlers::create_topics::wait_for_metadata;
+use crate::handlers::create_topics::THROTTLING_QUOTA_EXCEEDED;
 use crate::handlers::describe_configs::api_message;
 use crate::metadata_cache::{MetadataSnapshot, NO_LEADER};
+use crate::quota::mutation::MutationQuota;
 use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 type Outcome = (i16, Option<String>);
@@ -49,6 +51,7 @@ async fn add_to_topic(
     count: i32,
     manual: Option<Vec<Vec<BrokerId>>>,
     validate_only: bool,
+    quota: &mut MutationQuota<'_>,
 ) -> (Outcome, Vec<i32>) {
     let existing = match admin::existing_assignment_for_add(zk, topic).await {
         Ok(z) => z,
@@ -125,6 +128,9 @@ async fn add_to_topic(
     if validate_only {
         return ((code::NONE, None), new_ids);
     }
+    if quota.record(new_ids.len() as f64).is_err() {
+        return ((THROTTLING_QUOTA_EXCEEDED, None), vec![]);
+    }
     match admin::add_partitions(zk, topic, &existing, &new_assignment).await {
         Ok(_) => {
             info!(
@@ -149,10 +155,18 @@ fn leaders_present(s: &MetadataSnapshot, topic: &str, ps: &[i32]) -> bool {
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     conn: &ConnInfo,
-    _header: &RequestHeader,
+    header: &RequestHeader,
     req: CreatePartitionsRequest,
 ) -> Result<CreatePartitionsResponse> {
     let mut resp = CreatePartitionsResponse::default();
+    // Kafka's `newQuotaFor(request, strictSinceVersion = 3)`.
+    let mut quota = MutationQuota::new(
+        &ctx.quotas,
+        crate::dispatch::user_of(conn),
+        crate::dispatch::client_of(header),
+        header.request_api_version,
+        3,
+    );
     let result = |name: &str, (c, m): Outcome| {
         let mut r = CreatePartitionsTopicResult::default();
         r.name = TopicName(StrBytes::from_string(name.to_string()));
@@ -250,7 +264,16 @@ pub async fn handle(
                 .map(|x| x.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>())
                 .collect::<Vec<_>>()
         });
-        let (o, ids) = add_to_topic(&zk, &brokers, &name, t.count, manual, req.validate_only).await;
+        let (o, ids) = add_to_topic(
+            &zk,
+            &brokers,
+            &name,
+            t.count,
+            manual,
+            req.validate_only,
+            &mut quota,
+        )
+        .await;
         outcomes.push((name, o, ids));
     }
 
@@ -285,5 +308,6 @@ pub async fn handle(
         };
         resp.results.push(result(&n, o));
     }
+    resp.throttle_time_ms = quota.finish(conn);
     Ok(resp)
 }

@@ -34,10 +34,14 @@ use crate::error::Result;
 use crate::handlers::alter_configs::validate_topic_props;
 use crate::handlers::describe_configs::{api_message, topic_entries};
 use crate::metadata_cache::{MetadataSnapshot, NO_LEADER};
+use crate::quota::mutation::MutationQuota;
 use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 /// `(error_code, message)` of one topic.
 pub type TopicOutcome = (i16, Option<String>);
+
+/// Refused by a `controller_mutation_rate` quota (Kafka sends no message: it is the default).
+pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
 
 /// What was decided for one topic before the wait.
 struct Planned {
@@ -76,6 +80,7 @@ async fn plan_topic(
     explicit: &[(i32, Vec<BrokerId>)],
     configs: &[(String, Option<String>)],
     validate_only: bool,
+    quota: &mut MutationQuota<'_>,
 ) -> Planned {
     let mut planned = Planned {
         outcome: (code::NONE, None),
@@ -159,6 +164,9 @@ async fn plan_topic(
         ..samsa_controller::ControllerConfig::new(ctx.broker_id)
     }
     .topic_ids_supported();
+    if quota.record(assignment.len() as f64).is_err() {
+        return fail(planned, (THROTTLING_QUOTA_EXCEEDED, None));
+    }
     match admin::create_topic_with_assignment(&zk, name, &config_map, &assignment, uses_topic_id)
         .await
     {
@@ -230,6 +238,14 @@ pub async fn handle(
         return Ok(resp);
     }
 
+    // Kafka's `newQuotaFor(request, strictSinceVersion = 6)`.
+    let mut quota = MutationQuota::new(
+        &ctx.quotas,
+        crate::dispatch::user_of(conn),
+        crate::dispatch::client_of(header),
+        version,
+        6,
+    );
     let mut counts: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
         *counts.entry(name_of(t)).or_default() += 1;
@@ -326,6 +342,7 @@ pub async fn handle(
             &explicit,
             &configs,
             req.validate_only,
+            &mut quota,
         )
         .await;
         planned.push((name, p));
@@ -412,6 +429,7 @@ pub async fn handle(
         }
         resp.topics.push(r);
     }
+    resp.throttle_time_ms = quota.finish(conn);
     Ok(resp)
 }
 

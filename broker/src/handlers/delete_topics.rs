@@ -24,8 +24,9 @@ use uuid::Uuid;
 use crate::broker::BrokerContext;
 use crate::connection::ConnInfo;
 use crate::error::Result;
-use crate::handlers::create_topics::wait_for_metadata;
+use crate::handlers::create_topics::{wait_for_metadata, THROTTLING_QUOTA_EXCEEDED};
 use crate::handlers::describe_configs::api_message;
+use crate::quota::mutation::MutationQuota;
 use crate::security::authorizer::{denied_error, enforce, Operation, ResourceType};
 
 pub async fn handle(
@@ -109,11 +110,27 @@ pub async fn handle(
         }
     }
 
-    // Mark for deletion (ZkAdminManager.deleteTopics).
+    // Mark for deletion (ZkAdminManager.deleteTopics), each topic's partitions first taken
+    // from the controller mutation quota (strict from v5).
+    let mut quota = MutationQuota::new(
+        &ctx.quotas,
+        crate::dispatch::user_of(conn),
+        crate::dispatch::client_of(header),
+        version,
+        5,
+    );
     let mut failed: std::collections::HashMap<String, (i16, Option<String>)> = Default::default();
     match ctx.zk() {
         Some(zk) => {
             for t in &to_delete {
+                let partitions = snap
+                    .topics
+                    .get(t.as_str())
+                    .map_or(0, |m| m.partitions.len());
+                if quota.record(partitions as f64).is_err() {
+                    failed.insert(t.clone(), (THROTTLING_QUOTA_EXCEEDED, None));
+                    continue;
+                }
                 match admin::mark_topic_for_deletion(&zk, t).await {
                     Ok(new) => {
                         if new {
@@ -174,5 +191,6 @@ pub async fn handle(
         // Kafka echoes the requested id (zero for name-based entries).
         resp.responses.push(mk(name.as_deref(), id, c, msg));
     }
+    resp.throttle_time_ms = quota.finish(conn);
     Ok(resp)
 }

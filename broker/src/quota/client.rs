@@ -236,6 +236,15 @@ impl ClientQuotaManager {
         o.limit(&u, &c)
     }
 
+    /// The metric tags (user, client id) usage of (user, client id) is counted under, and
+    /// their quota, if one applies.
+    pub fn tags_and_limit(&self, user: &str, client: &str) -> Option<((String, String), f64)> {
+        let o = self.overrides.read().ok()?;
+        let tags = o.metric_tags(self.types.load(Ordering::Relaxed), user, client);
+        let limit = o.limit(&tags.0, &tags.1)?;
+        Some((tags, limit))
+    }
+
     /// Records `value` for (user, client id) at `now_ms` and returns how long (ms) the
     /// client must be throttled (0 when within its quota or when no quota is configured).
     pub fn record(&self, user: &str, client: &str, value: f64, now_ms: u64) -> u64 {
@@ -334,19 +343,38 @@ impl QuotaValues {
 }
 
 /// The broker's client quota managers (Kafka's `QuotaFactory.QuotaManagers`). Produce and
-/// fetch byte rates are enforced; `request_percentage` and `controller_mutation_rate` are
-/// held (so precedence and live updates apply) but not yet charged.
+/// fetch byte rates and controller mutations are enforced; `request_percentage` is held
+/// (so precedence and live updates apply) but not charged.
 #[derive(Debug)]
 pub struct ClientQuotas {
     pub produce: ClientQuotaManager,
     pub fetch: ClientQuotaManager,
     pub request: ClientQuotaManager,
+    /// Which `controller_mutation_rate` applies to whom; the permits are in `mutation_buckets`.
     pub controller_mutation: ClientQuotaManager,
+    pub mutation_buckets: super::mutation::MutationBuckets,
+    /// `connection_creation_rate` per IP (shared with the acceptors' connection quotas).
+    pub ip_connection_rates: std::sync::Arc<super::ip_rates::IpConnectionRates>,
 }
 
 impl ClientQuotas {
+    /// Quotas with the default controller mutation window (11 × 1 s).
     pub fn new(window: WindowConfig) -> Self {
+        Self::with_controller_window(window, 11, 1)
+    }
+
+    /// `controller.quota.window.num` / `controller.quota.window.size.seconds` given.
+    pub fn with_controller_window(
+        window: WindowConfig,
+        controller_window_num: i32,
+        controller_window_size_seconds: i32,
+    ) -> Self {
         Self {
+            ip_connection_rates: Default::default(),
+            mutation_buckets: super::mutation::MutationBuckets::new(
+                controller_window_num,
+                controller_window_size_seconds,
+            ),
             produce: ClientQuotaManager::new(quota_config::PRODUCER_BYTE_RATE, window),
             fetch: ClientQuotaManager::new(quota_config::CONSUMER_BYTE_RATE, window),
             request: ClientQuotaManager::new(quota_config::REQUEST_PERCENTAGE, window),

@@ -41,7 +41,7 @@ impl Default for ListenerLimits {
 }
 
 /// The settings, from the broker config.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct ConnectionLimits {
     pub max_connections: u32,
     pub max_per_ip: u32,
@@ -51,6 +51,22 @@ pub struct ConnectionLimits {
     /// The protected listener (`inter.broker.listener.name`), if there are several.
     pub inter_broker_listener: Option<String>,
     pub window: WindowConfig,
+    /// `connection_creation_rate` quotas per IP, changed live from ZooKeeper.
+    pub ip_rates: Arc<super::ip_rates::IpConnectionRates>,
+}
+
+/// Equal settings; the live IP quota table counts as equal when it is the same table.
+impl PartialEq for ConnectionLimits {
+    fn eq(&self, other: &Self) -> bool {
+        self.max_connections == other.max_connections
+            && self.max_per_ip == other.max_per_ip
+            && self.per_ip_overrides == other.per_ip_overrides
+            && self.max_creation_rate == other.max_creation_rate
+            && self.listeners == other.listeners
+            && self.inter_broker_listener == other.inter_broker_listener
+            && self.window == other.window
+            && Arc::ptr_eq(&self.ip_rates, &other.ip_rates)
+    }
 }
 
 impl Default for ConnectionLimits {
@@ -64,6 +80,7 @@ impl Default for ConnectionLimits {
             listeners: HashMap::new(),
             inter_broker_listener: None,
             window: WindowConfig::default(),
+            ip_rates: Arc::default(),
         }
     }
 }
@@ -124,6 +141,7 @@ impl ConnectionLimits {
             inter_broker_listener: (config.listeners.len() > 1)
                 .then(|| config.inter_broker_listener_name.clone()),
             window: WindowConfig::new(config.quota_window_num, config.quota_window_size_seconds),
+            ip_rates: Arc::default(),
         }
     }
 }
@@ -168,6 +186,9 @@ impl Activity {
 pub enum Refused {
     /// `max.connections.per.ip` (or its override) reached.
     TooManyConnections { ip: IpAddr, max: u32 },
+    /// The address's `connection_creation_rate` quota is exceeded: hold the socket this
+    /// long, then close it (Kafka's `ConnectionThrottledException`).
+    Throttled { ip: IpAddr, throttle_ms: u64 },
     /// The server is shutting down.
     ShuttingDown,
 }
@@ -291,8 +312,12 @@ impl ConnectionQuotas {
 
     /// New limits from a dynamic broker config change (Kafka's `SocketServer.reconfigure`):
     /// counts are kept, acceptors waiting for a slot re-check.
+    /// The IP quota table is kept: it is changed live through `/config/ips`, not here.
     pub fn reconfigure(&self, limits: ConnectionLimits) {
-        self.lock().limits = limits;
+        let mut state = self.lock();
+        let ip_rates = state.limits.ip_rates.clone();
+        state.limits = ConnectionLimits { ip_rates, ..limits };
+        drop(state);
         self.freed.notify_waiters();
     }
 
@@ -327,6 +352,18 @@ impl ConnectionQuotas {
             {
                 let mut st = self.lock();
                 if Instant::now() >= ready_at && st.slot_available(listener) {
+                    let now = now_ms();
+                    let throttle_ms = st.limits.ip_rates.record(ip, st.limits.window, now);
+                    if throttle_ms > 0 {
+                        // Not accepted: it leaves the broker and listener rates too.
+                        if !st.protected(listener) {
+                            st.broker_rate.record(-1.0, now);
+                        }
+                        if let Some(r) = st.listener_rates.get_mut(listener) {
+                            r.record(-1.0, now);
+                        }
+                        return Err(Refused::Throttled { ip, throttle_ms });
+                    }
                     let count = st.per_ip.get(&ip).copied().unwrap_or(0);
                     let max = st
                         .limits
