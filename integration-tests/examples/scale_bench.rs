@@ -422,6 +422,7 @@ fn produce_consume_all(
     per_topic: i32,
     records: i32,
 ) -> (f64, f64) {
+    let acks = Acks::default();
     let producer: ThreadedProducer<Acks> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
@@ -429,7 +430,7 @@ fn produce_consume_all(
         .set("message.timeout.ms", "300000")
         .set("queue.buffering.max.messages", "2000000")
         .set("log_level", "3")
-        .create_with_context(Acks::default())
+        .create_with_context(acks.clone())
         .unwrap();
     let t0 = Instant::now();
     for t in topics {
@@ -444,7 +445,6 @@ fn produce_consume_all(
     }
     rdkafka::producer::Producer::flush(&producer, Duration::from_secs(600)).unwrap();
     let produced = t0.elapsed().as_secs_f64();
-    let acks = producer.context().clone();
     let acked: usize = acks.at.lock().unwrap().values().map(Vec::len).sum();
     assert_eq!(acks.errors.load(Ordering::Relaxed), 0, "produce errors");
     assert_eq!(acked, topics.len() * (per_topic * records) as usize);
