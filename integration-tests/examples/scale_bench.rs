@@ -561,7 +561,10 @@ fn producer_p99(bootstrap: &str, topic: &str, metadata_to: Option<Vec<String>>) 
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(60)).unwrap();
+    // Records still unacknowledged after a minute are left out of the p99 and reported.
+    if let Err(e) = rdkafka::producer::Producer::flush(&producer, Duration::from_secs(60)) {
+        println!("producer flush: {e}; p99 over the acknowledged records only");
+    }
     stop.store(true, Ordering::Relaxed);
     if let Some(h) = md {
         h.join().unwrap();
