@@ -634,12 +634,21 @@ pub async fn log_manager_config(
     let mut c = LogManagerConfig::new(config.log_dirs.clone());
     c.default_config = LogConfig::from_props(&defaults)?;
     if let Some((zk, dynamic)) = zk {
-        for topic in zk.get_all_topics().await? {
-            let overrides: std::collections::HashMap<String, String> = zk
-                .get_entity_config("topics", &topic)
-                .await?
-                .into_iter()
-                .collect();
+        // Pipelined, 256 reads in flight: one round trip per topic in turn made start-up
+        // with thousands of topics wait seconds on ZooKeeper before loading any log.
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let topics = zk.get_all_topics().await?;
+        let configs: Vec<(String, _)> = stream::iter(topics)
+            .map(|topic| async move {
+                let o = zk.get_entity_config("topics", &topic).await?;
+                Ok::<_, anyhow::Error>((topic, o))
+            })
+            .buffered(256)
+            .try_collect()
+            .await?;
+        for (topic, overrides) in configs {
+            let overrides: std::collections::HashMap<String, String> =
+                overrides.into_iter().collect();
             if !overrides.is_empty() {
                 c.topic_configs.insert(
                     topic.clone(),

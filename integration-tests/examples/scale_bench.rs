@@ -4,12 +4,18 @@
 //! `scripts/bench-scale.sh`, which builds the release broker and prints the command it ran.
 //!
 //! Measured, in this order, each printed as one `RESULT name value unit` line:
-//! * `create`: CreateTopics sent to the controller (batches of `CREATE_BATCH` topics, as one
-//!   Admin call would) until every live broker's Metadata shows a leader for every partition;
+//! * `create`: the Java Admin client (`integration-tests/java/ScaleCreate.java`) creates the
+//!   topics, `CREATE_BATCH` per `createTopics` call; `create_admin` is the Admin's own time
+//!   (JVM start excluded), `create_all_leaders` from the JVM's start until every live broker's
+//!   Metadata shows a leader and a full ISR for every partition;
 //! * `metadata_full`: a Metadata request for all topics (median and max of 7);
 //! * idle cost per broker: CPU over `IDLE_SECS`, resident memory (total, and anonymous, i.e.
 //!   beyond the page cache) minus the same broker's figure before any topic existed, divided
 //!   by its replicas; open files and memory maps;
+//! * `produce_all` / `consume_all`: librdkafka writes `RECORDS` records to every partition,
+//!   then a librdkafka consumer assigned every partition reads them all back (nothing missing);
+//! * `metadata_producer_p99`: a librdkafka producer's p99 acknowledgement latency (acks=all,
+//!   10 partitions) alone and while a client sends full Metadata requests back to back;
 //! * `controlled_shutdown`: SIGTERM to exit of a non-controller broker, the time until the
 //!   other brokers' Metadata shows new leaders for everything it led, and the longest gap
 //!   between acknowledged records of a librdkafka producer writing to partitions it led;
@@ -20,7 +26,7 @@
 //! * `restart_unclean`: the killed broker's start until it is back in every ISR.
 //!
 //! Knobs: `PARTITIONS` (1000), `PER_TOPIC` (100), `CREATE_BATCH` (50), `IDLE_SECS` (10),
-//! `SESSION_MS` (ZooKeeper session timeout, 6000).
+//! `SESSION_MS` (ZooKeeper session timeout, 6000), `RECORDS` (per partition, 10).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: failures abort it
 
@@ -30,8 +36,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
-use rdkafka::ClientContext;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use samsa_integration_tests::clients::java_command;
 use samsa_integration_tests::scale::{self, metadata, view, View};
 use samsa_integration_tests::Cluster;
 
@@ -116,7 +125,6 @@ impl ClientContext for Acks {}
 impl ProducerContext for Acks {
     type DeliveryOpaque = ();
     fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
-        use rdkafka::message::Message;
         match r {
             Ok(m) => self
                 .at
@@ -196,16 +204,39 @@ fn main() {
         .map(|b| proc_stats(b.pid().unwrap()))
         .collect();
 
-    // --- create
-    let ctrl = controller_id(&addrs[0]);
+    // --- create (Java Admin)
     let t0 = Instant::now();
-    scale::create_topics(&addr_of(&c, ctrl), &topics, per_topic, 3, batch).unwrap();
-    let answered = t0.elapsed().as_secs_f64();
+    let args: Vec<String> = vec![
+        addrs.join(","),
+        "s".into(),
+        topics.len().to_string(),
+        per_topic.to_string(),
+        "3".into(),
+        batch.to_string(),
+    ];
+    let child = java_command("ScaleCreate", &args)
+        .unwrap()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let create = until_all(&addrs, t0, |v| {
         v.len() == n as usize && v.values().all(|(l, isr)| *l >= 0 && isr.len() == 3)
     });
-    result("create_answered", answered, "s");
-    result("create_all_leaders", create, "s");
+    let out = child.wait_with_output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    println!("ScaleCreate: {line}");
+    let js: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("{}")).unwrap();
+    assert_eq!(
+        js["errors"].as_i64(),
+        Some(0),
+        "CreateTopics errors: {line}"
+    );
+    result(
+        "create_admin",
+        js["admin_ms"].as_f64().unwrap_or(-1000.0) / 1000.0,
+        "s",
+    );
+    result("create_all_leaders_incl_jvm", create, "s");
 
     // --- full Metadata
     std::thread::sleep(Duration::from_secs(2));
@@ -251,6 +282,19 @@ fn main() {
         result(&format!("open_files_b{id}"), s.fds as f64, "fds");
         result(&format!("maps_b{id}"), s.maps as f64, "maps");
     }
+
+    // --- produce to every partition, consume everything back
+    let records = env("RECORDS", 10) as i32;
+    let (produced, consumed) = produce_consume_all(&addrs.join(","), &topics, per_topic, records);
+    result("produce_all", produced, "s");
+    result("consume_all", consumed, "s");
+
+    // --- Metadata's effect on a concurrent producer
+    let alone = producer_p99(&addrs.join(","), &topics[1], None);
+    let busy = producer_p99(&addrs.join(","), &topics[1], Some(addrs.clone()));
+    result("metadata_producer_p99_alone", alone.0, "ms");
+    result("metadata_producer_p99_with_metadata", busy.0, "ms");
+    result("metadata_requests_during", busy.1 as f64, "requests");
 
     // --- controlled shutdown of a non-controller broker
     let ctrl = controller_id(&addrs[0]);
@@ -368,4 +412,165 @@ fn main() {
     result("restart_unclean_serving", ready, "s");
     result("restart_unclean_in_isr", isr, "s");
     c.finish();
+}
+
+/// Writes `records` records to every partition (librdkafka, acks=all) and reads them all back
+/// with one consumer assigned every partition; the seconds of each half. Panics on a loss.
+fn produce_consume_all(
+    bootstrap: &str,
+    topics: &[String],
+    per_topic: i32,
+    records: i32,
+) -> (f64, f64) {
+    let acks = Acks::default();
+    let producer: ThreadedProducer<Acks> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("acks", "all")
+        .set("message.timeout.ms", "300000")
+        .set("queue.buffering.max.messages", "2000000")
+        .set("log_level", "3")
+        .create_with_context(acks.clone())
+        .unwrap();
+    let t0 = Instant::now();
+    for t in topics {
+        for p in 0..per_topic {
+            for _ in 0..records {
+                producer
+                    .send(BaseRecord::<(), str>::to(t).partition(p).payload("scale"))
+                    .map_err(|(e, _)| e)
+                    .unwrap();
+            }
+        }
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(600)).unwrap();
+    let produced = t0.elapsed().as_secs_f64();
+    let acked: usize = acks.at.lock().unwrap().values().map(Vec::len).sum();
+    assert_eq!(acks.errors.load(Ordering::Relaxed), 0, "produce errors");
+    assert_eq!(acked, topics.len() * (per_topic * records) as usize);
+    drop(producer);
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "scale-bench")
+        .set("enable.auto.commit", "false")
+        .set("log_level", "3")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for t in topics {
+        for p in 0..per_topic {
+            tpl.add_partition_offset(t, p, Offset::Beginning).unwrap();
+        }
+    }
+    consumer.assign(&tpl).unwrap();
+    let t0 = Instant::now();
+    let want = topics.len() * (per_topic * records) as usize;
+    let mut got = 0usize;
+    let mut per: BTreeMap<(String, i32), i32> = BTreeMap::new();
+    while got < want {
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "consumed {got} of {want}"
+        );
+        if let Some(m) = consumer.poll(Duration::from_millis(500)) {
+            let m = m.unwrap();
+            *per.entry((m.topic().to_string(), m.partition()))
+                .or_default() += 1;
+            got += 1;
+        }
+    }
+    let consumed = t0.elapsed().as_secs_f64();
+    assert_eq!(
+        per.len(),
+        topics.len() * per_topic as usize,
+        "partitions missing"
+    );
+    assert!(
+        per.values().all(|&c| c == records),
+        "a partition has a wrong count"
+    );
+    (produced, consumed)
+}
+
+/// Acknowledgement latencies (ms) of a producer, filled by its delivery callback.
+#[derive(Clone, Default)]
+struct Latencies(Arc<Mutex<Vec<f64>>>);
+
+impl ClientContext for Latencies {}
+
+impl ProducerContext for Latencies {
+    type DeliveryOpaque = Box<Instant>;
+    fn delivery(&self, r: &DeliveryResult<'_>, sent: Box<Instant>) {
+        if r.is_ok() {
+            self.0
+                .lock()
+                .unwrap()
+                .push(sent.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+}
+
+/// p99 acknowledgement latency (ms) of 5 s of acks=all produce to 10 partitions of `topic`
+/// (one record per partition every 10 ms); with `metadata_to`, a client meanwhile sends full
+/// Metadata requests back to back to those brokers (round robin). Also the Metadata count.
+fn producer_p99(bootstrap: &str, topic: &str, metadata_to: Option<Vec<String>>) -> (f64, u64) {
+    let lat = Latencies::default();
+    let producer: ThreadedProducer<Latencies> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "0")
+        .set("acks", "all")
+        .set("log_level", "3")
+        .create_with_context(lat.clone())
+        .unwrap();
+    // Warm up: metadata, connections.
+    for p in 0..10 {
+        let _ = producer.send(
+            BaseRecord::<(), str, Box<Instant>>::with_opaque_to(topic, Box::new(Instant::now()))
+                .partition(p)
+                .payload("w"),
+        );
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(60)).unwrap();
+    lat.0.lock().unwrap().clear();
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let md = metadata_to.map(|addrs| {
+        let (stop, count) = (stop.clone(), count.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                if metadata(&addrs[i % addrs.len()]).is_some() {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+                i += 1;
+            }
+        })
+    });
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(5) {
+        for p in 0..10 {
+            let _ = producer.send(
+                BaseRecord::<(), str, Box<Instant>>::with_opaque_to(
+                    topic,
+                    Box::new(Instant::now()),
+                )
+                .partition(p)
+                .payload("p"),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Records still unacknowledged after a minute are left out of the p99 and reported.
+    if let Err(e) = rdkafka::producer::Producer::flush(&producer, Duration::from_secs(60)) {
+        println!("producer flush: {e}; p99 over the acknowledged records only");
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(h) = md {
+        h.join().unwrap();
+    }
+    let mut v = lat.0.lock().unwrap().clone();
+    v.sort_by(f64::total_cmp);
+    let p99 = v.get(v.len() * 99 / 100).copied().unwrap_or(f64::NAN);
+    (p99, count.load(Ordering::Relaxed))
 }

@@ -331,9 +331,10 @@ impl Log {
         if !self.offline.swap(true, Ordering::AcqRel) {
             // Kafka's "Error while ... in dir": the cause, once per log.
             tracing::error!(
-                "I/O error in the log of {} in dir {}: {e}",
+                "I/O error in the log of {} in dir {}: {e}{}",
                 self.tp,
-                self.parent_dir.display()
+                self.parent_dir.display(),
+                super::limit_hint(&e)
             );
         }
         if let Some(h) = &self.on_dir_failure {
@@ -355,6 +356,17 @@ impl Log {
     /// Marks the log unusable (its dir failed).
     pub fn mark_offline(&self) {
         self.offline.store(true, Ordering::Release);
+    }
+
+    /// Drops the segments of a log whose dir failed, closing their descriptors and index
+    /// maps (Kafka's `closeHandlers`): when the failure was running out of descriptors or
+    /// maps, this is what lets the other dirs go on. Files are left as they are; reads in
+    /// flight keep their own handle. Only for an offline log (every use checks that first).
+    pub fn close_handles(&self) {
+        if self.is_offline() {
+            let dropped = std::mem::take(&mut *self.segs_mut());
+            drop(dropped);
+        }
     }
     pub fn is_offline(&self) -> bool {
         self.offline.load(Ordering::Acquire)
@@ -1002,8 +1014,11 @@ impl Log {
         {
             Some(i) => {
                 let end = meta.relative_position_in_segment + info.size_bytes() as u64;
-                segs[i]
-                    .fetch_upper_bound_offset(end)
+                let bound = match segs[i].fetch_upper_bound_offset(end) {
+                    Ok(b) => b,
+                    Err(e) => return self.fail(e),
+                };
+                bound
                     .or_else(|| segs.get(i + 1).map(|s| s.base_offset()))
                     .unwrap_or_else(|| self.log_end_offset())
             }

@@ -488,6 +488,9 @@ impl std::fmt::Debug for LogManager {
     }
 }
 
+/// An index map unused this long is dropped by the idle sweep (it runs twice as often).
+pub const INDEX_IDLE: Duration = Duration::from_secs(30);
+
 impl LogManager {
     /// Creates missing dirs, locks them, and loads every partition (recovering after an
     /// unclean stop). A dir that cannot be used is marked offline; all offline is fatal.
@@ -712,6 +715,16 @@ impl LogManager {
         }
     }
 
+    /// Closes the descriptors and maps of every log in the failed `dir` (the failure
+    /// handler calls this outside any log's locks, once the dir is offline).
+    pub fn close_dir_handles(&self, dir: &Path) {
+        for l in self.all_logs() {
+            if l.parent_dir() == dir {
+                l.close_handles();
+            }
+        }
+    }
+
     /// The queue of dirs that went offline (each once), for the one failure handler;
     /// `None` after the first call.
     pub fn take_failed_dirs(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<PathBuf>> {
@@ -763,19 +776,30 @@ impl LogManager {
         if tp.partition < 0 {
             return Err(Error::InvalidTopic(format!("invalid partition {tp}")));
         }
-        let counts: HashMap<PathBuf, usize> = {
-            let logs = self.logs.read().unwrap_or_else(|p| p.into_inner());
-            let mut c = HashMap::new();
-            for l in logs.values() {
-                *c.entry(l.parent_dir().to_path_buf()).or_insert(0) += 1;
-            }
-            c
-        };
-        let dir = self
-            .live_dirs()
-            .into_iter()
-            .min_by_key(|d| counts.get(d).copied().unwrap_or(0))
-            .ok_or_else(|| Error::KafkaStorageError("no online log dir".into()))?;
+        let live = self.live_dirs();
+        // The dir with the fewest logs; counting them costs a pass over every log, which
+        // creating 10,000 partitions one by one would turn quadratic: only JBOD pays it.
+        let dir = if live.len() == 1 {
+            live.into_iter().next()
+        } else {
+            let counts: HashMap<&Path, usize> = {
+                let logs = self.logs.read().unwrap_or_else(|p| p.into_inner());
+                let mut c = HashMap::new();
+                for d in &live {
+                    c.insert(d.as_path(), 0);
+                }
+                for l in logs.values() {
+                    if let Some(n) = c.get_mut(l.parent_dir()) {
+                        *n += 1;
+                    }
+                }
+                c
+            };
+            live.iter()
+                .min_by_key(|d| counts.get(d.as_path()).copied().unwrap_or(0))
+                .cloned()
+        }
+        .ok_or_else(|| Error::KafkaStorageError("no online log dir".into()))?;
         let path = dir.join(tp.to_string());
         let log = Log::open(
             &path,
@@ -788,7 +812,23 @@ impl LogManager {
             self.deletes.clone(),
             Some(self.failure_hook()),
         )
-        .inspect_err(|_| self.mark_dir_offline(&dir))?;
+        .inspect_err(|e| {
+            let hint = match e {
+                Error::Io(io) => super::limit_hint(io),
+                _ => String::new(),
+            };
+            tracing::error!(
+                "Error while creating the log of {tp} in dir {}: {e}{hint}",
+                dir.display()
+            );
+            self.mark_dir_offline(&dir);
+            // Out of descriptors or maps is process-wide: free this dir's at once, or the
+            // next partition created in another dir fails the same way before the failure
+            // handler gets to it, and the broker halts with every dir offline.
+            if !hint.is_empty() {
+                self.close_dir_handles(&dir);
+            }
+        })?;
         if let Some(id) = topic_id {
             log.assign_topic_id(id)?;
         }
@@ -1055,6 +1095,24 @@ impl LogManager {
         self.spawn_periodic("delete-pending", 1000, 1000, |m| {
             m.run_pending_deletions(now_ms())
         });
+        let sweep = INDEX_IDLE.as_millis() as u64 / 2;
+        self.spawn_periodic("index-unmapper", sweep, sweep, |m| {
+            m.unmap_idle_indexes();
+        });
+    }
+
+    /// Drops the memory maps of indexes no read or append used for [`INDEX_IDLE`]: maps
+    /// are made on demand (lazy indexes), and this keeps their number to the partitions
+    /// in use, not all partitions (`vm.max_map_count` is 65,530 by default). Returns how
+    /// many maps were dropped.
+    pub fn unmap_idle_indexes(&self) -> usize {
+        let mut dropped = 0;
+        for l in self.all_logs() {
+            for s in l.segments() {
+                dropped += s.unmap_idle_indexes(INDEX_IDLE);
+            }
+        }
+        dropped
     }
 
     fn spawn_periodic(

@@ -178,11 +178,22 @@ impl LogSegment {
     pub fn offset_index_entries(&self) -> usize {
         self.st().offset_index.entries()
     }
-    pub fn time_index_entries(&self) -> Vec<TimestampOffset> {
+    pub fn time_index_entries(&self) -> io::Result<Vec<TimestampOffset>> {
         self.st().time_index.entries_vec()
     }
-    pub fn offset_index_entries_vec(&self) -> Vec<super::offset_index::OffsetPosition> {
+    pub fn offset_index_entries_vec(&self) -> io::Result<Vec<super::offset_index::OffsetPosition>> {
         self.st().offset_index.entries_vec()
+    }
+    /// How many of the two index files are memory-mapped now (lazy maps; tests).
+    pub fn mapped_indexes(&self) -> usize {
+        let st = self.st();
+        usize::from(st.offset_index.is_mapped()) + usize::from(st.time_index.is_mapped())
+    }
+    /// Unmaps the indexes not used for `idle` (the log manager's sweep); returns how many.
+    pub fn unmap_idle_indexes(&self, idle: std::time::Duration) -> usize {
+        let mut st = self.st();
+        usize::from(st.offset_index.unmap_if_idle(idle))
+            + usize::from(st.time_index.unmap_if_idle(idle))
     }
 
     /// Kafka's `sanityCheck` on load: missing offset index → `NotFound` (caller recovers);
@@ -297,7 +308,7 @@ impl LogSegment {
 
     /// First batch whose last offset ≥ `offset`, scanning from the offset index's hint.
     pub fn translate_offset(&self, offset: i64) -> io::Result<Option<BatchPosition>> {
-        let start = self.st().offset_index.lookup(offset).position as u64;
+        let start = self.st().offset_index.lookup(offset)?.position as u64;
         self.search_from(offset, start, self.size())
     }
 
@@ -362,9 +373,9 @@ impl LogSegment {
     /// Offset after the last batch (Kafka `readNextOffset`).
     pub fn read_next_offset(&self) -> io::Result<i64> {
         let (last_idx, start) = {
-            let st = self.st();
+            let mut st = self.st();
             let last = st.offset_index.last_offset();
-            (last, st.offset_index.lookup(last).position as u64)
+            (last, st.offset_index.lookup(last)?.position as u64)
         };
         let _ = last_idx;
         let mut it = FileBatchIter::new(&self.file, start, self.size());
@@ -534,8 +545,8 @@ impl LogSegment {
     pub fn truncate_to(&self, offset: i64, max_index_size: usize) -> io::Result<u64> {
         let mapping = self.translate_offset(offset)?;
         let mut st = self.st();
-        st.offset_index.truncate_to(offset);
-        st.time_index.truncate_to(offset);
+        st.offset_index.truncate_to(offset)?;
+        st.time_index.truncate_to(offset)?;
         self.txn_index.truncate_to(offset)?;
         st.offset_index.resize(max_index_size)?;
         st.time_index.resize(max_index_size)?;
@@ -555,7 +566,7 @@ impl LogSegment {
         st.bytes_since_last_index_entry = 0;
         // Reload the largest timestamp from the time index plus a scan of the tail.
         let last = st.time_index.last_entry();
-        let start = st.offset_index.lookup(last.offset).position as u64;
+        let start = st.offset_index.lookup(last.offset)?.position as u64;
         let mut m = last;
         let mut it = FileBatchIter::new(&self.file, start, self.size());
         while let Some((_, b)) = it.next_batch()? {
@@ -714,10 +725,10 @@ impl LogSegment {
         starting_offset: i64,
     ) -> io::Result<Option<(i64, i64, i32)>> {
         let position = {
-            let st = self.st();
-            let t = st.time_index.lookup(ts);
+            let mut st = self.st();
+            let t = st.time_index.lookup(ts)?;
             st.offset_index
-                .lookup(t.offset.max(starting_offset))
+                .lookup(t.offset.max(starting_offset))?
                 .position as u64
         };
         let mut it = FileBatchIter::new(&self.file, position, self.size());
@@ -745,7 +756,7 @@ impl LogSegment {
 
     /// Offset of the first offset-index entry at or past byte `position` (Kafka
     /// `fetchUpperBoundOffset`, the aborted-txn upper bound of a read).
-    pub fn fetch_upper_bound_offset(&self, position: u64) -> Option<i64> {
+    pub fn fetch_upper_bound_offset(&self, position: u64) -> io::Result<Option<i64>> {
         let pos = u32::try_from(position).unwrap_or(u32::MAX);
         self.st().offset_index.fetch_upper_bound_by_position(pos)
     }

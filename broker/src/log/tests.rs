@@ -706,7 +706,7 @@ fn missing_indexes_and_temp_files_at_startup() {
     let part = log.dir();
     let first = segs[0].base_offset();
     let second = segs[1].base_offset();
-    let before: Vec<_> = segs[0].offset_index_entries_vec();
+    let before: Vec<_> = segs[0].offset_index_entries_vec().expect("index entries");
     drop(segs);
     drop(log);
     m.shutdown().expect("shutdown");
@@ -720,7 +720,9 @@ fn missing_indexes_and_temp_files_at_startup() {
     let m = LogManager::open(mgr_config(&root)).expect("reopen");
     let log = m.get_log(&tp).expect("log");
     assert_eq!(
-        log.segments()[0].offset_index_entries_vec(),
+        log.segments()[0]
+            .offset_index_entries_vec()
+            .expect("index entries"),
         before,
         "index rebuilt"
     );

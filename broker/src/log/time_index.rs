@@ -47,26 +47,35 @@ impl TimeIndex {
                 offset: base_offset,
             },
         };
-        idx.last = idx.compute_last();
+        idx.last = idx.compute_last()?;
         Ok((idx, created))
     }
 
-    fn compute_last(&self) -> TimestampOffset {
-        match self.file.entries() {
+    fn compute_last(&mut self) -> io::Result<TimestampOffset> {
+        Ok(match self.file.entries() {
             0 => TimestampOffset {
                 timestamp: NO_TIMESTAMP,
                 offset: self.base_offset,
             },
-            n => self.entry(n - 1),
-        }
+            n => self.entry(n - 1)?,
+        })
     }
 
-    fn entry(&self, n: usize) -> TimestampOffset {
-        let s = self.file.slot(n);
-        TimestampOffset {
+    fn entry(&mut self, n: usize) -> io::Result<TimestampOffset> {
+        let s = self.file.slot(n)?;
+        Ok(TimestampOffset {
             timestamp: be_i64(&s[0..8]),
             offset: self.base_offset + be_i32(&s[8..12]) as i64,
-        }
+        })
+    }
+
+    /// Whether the file is mapped now (lazy map; tests).
+    pub fn is_mapped(&self) -> bool {
+        self.file.is_mapped()
+    }
+    /// Drops the map if unused for `idle` (the log manager's sweep).
+    pub fn unmap_if_idle(&mut self, idle: std::time::Duration) -> bool {
+        self.file.unmap_if_idle(idle)
     }
 
     pub fn path(&self) -> &Path {
@@ -131,42 +140,46 @@ impl TimeIndex {
     }
 
     /// Greatest entry with timestamp ≤ `target`, or `(-1, base)` when none.
-    pub fn lookup(&self, target: i64) -> TimestampOffset {
-        match self.file.largest_lower_bound(target, |s| be_i64(&s[0..8])) {
+    pub fn lookup(&mut self, target: i64) -> io::Result<TimestampOffset> {
+        match self
+            .file
+            .largest_lower_bound(target, |s| be_i64(&s[0..8]))?
+        {
             Some(n) => self.entry(n),
-            None => TimestampOffset {
+            None => Ok(TimestampOffset {
                 timestamp: NO_TIMESTAMP,
                 offset: self.base_offset,
-            },
+            }),
         }
     }
 
     /// Removes every entry with offset ≥ `offset`.
-    pub fn truncate_to(&mut self, offset: i64) {
+    pub fn truncate_to(&mut self, offset: i64) -> io::Result<()> {
         let rel = offset - self.base_offset;
         let keep = match self
             .file
-            .largest_lower_bound(rel, |s| be_i32(&s[8..12]) as i64)
+            .largest_lower_bound(rel, |s| be_i32(&s[8..12]) as i64)?
         {
             None => 0,
-            Some(n) if be_i32(&self.file.slot(n)[8..12]) as i64 == rel => {
+            Some(n) if be_i32(&self.file.slot(n)?[8..12]) as i64 == rel => {
                 // Several entries can't share an offset, but be safe: drop equal ones.
                 n
             }
             Some(n) => n + 1,
         };
         self.file.truncate_entries(keep);
-        self.last = self.compute_last();
+        self.last = self.compute_last()?;
+        Ok(())
     }
 
     pub fn reset(&mut self, max_index_size: usize) -> io::Result<()> {
         self.file.truncate_entries(0);
-        self.last = self.compute_last();
+        self.last = self.compute_last()?;
         self.file.resize(max_index_size)
     }
     pub fn resize(&mut self, max_index_size: usize) -> io::Result<()> {
         self.file.resize(max_index_size)?;
-        self.last = self.compute_last();
+        self.last = self.compute_last()?;
         Ok(())
     }
     pub fn trim_to_valid_size(&mut self) -> io::Result<()> {
@@ -186,9 +199,9 @@ impl TimeIndex {
     }
 
     /// Kafka's `sanityCheck`.
-    pub fn sanity_check(&self) -> Result<(), String> {
+    pub fn sanity_check(&mut self) -> Result<(), String> {
         if self.entries() != 0 {
-            let first = self.entry(0);
+            let first = self.entry(0).map_err(|e| e.to_string())?;
             if self.last.timestamp < first.timestamp || self.last.offset < self.base_offset {
                 return Err(format!("corrupt time index {}", self.path().display()));
             }
@@ -196,7 +209,7 @@ impl TimeIndex {
         Ok(())
     }
 
-    pub fn entries_vec(&self) -> Vec<TimestampOffset> {
+    pub fn entries_vec(&mut self) -> io::Result<Vec<TimestampOffset>> {
         (0..self.entries()).map(|i| self.entry(i)).collect()
     }
 }
@@ -220,20 +233,20 @@ mod tests {
         assert!(idx.maybe_append(30, 9, false).is_err());
         idx.maybe_append(30, 9, true).expect("reserved slot");
         assert_eq!(
-            idx.lookup(25),
+            idx.lookup(25).expect("lookup"),
             TimestampOffset {
                 timestamp: 20,
                 offset: 7
             }
         );
         assert_eq!(
-            idx.lookup(5),
+            idx.lookup(5).expect("lookup"),
             TimestampOffset {
                 timestamp: -1,
                 offset: 0
             }
         );
-        idx.truncate_to(7);
+        idx.truncate_to(7).expect("truncate");
         assert_eq!(
             idx.last_entry(),
             TimestampOffset {

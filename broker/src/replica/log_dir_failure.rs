@@ -40,6 +40,7 @@ async fn run(ctx: Arc<BrokerContext>, lm: Arc<LogManager>, mut rx: UnboundedRece
         if let Some(rm) = ctx.replica_manager.get() {
             rm.handle_log_dir_failure(&dir);
         }
+        lm.close_dir_handles(&dir);
         if lm.live_dirs().is_empty() {
             let all: Vec<String> = lm
                 .offline_dirs()

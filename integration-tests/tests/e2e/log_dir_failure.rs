@@ -256,3 +256,163 @@ fn full_jbod_log_dir_goes_offline_while_the_other_dir_keeps_serving() {
     );
     c.finish();
 }
+
+/// Open descriptors of process `pid`.
+fn open_fds(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count() as u64)
+        .unwrap_or(0)
+}
+
+/// Sets `RLIMIT_NOFILE` (soft and hard) of the running process `pid`.
+fn set_open_files_limit(pid: u32, limit: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: prlimit reads `lim` and writes nothing (null old-limit pointer).
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &lim,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// Acked produce of `0..n` to partition 0 of `topic`.
+fn produce_values(bootstrap: &str, topic: &str, n: u64) {
+    let producer: FutureProducer = client_config(bootstrap)
+        .set("acks", "all")
+        .set("message.timeout.ms", "60000")
+        .create()
+        .unwrap();
+    rt().block_on(async {
+        for i in 0..n {
+            let v = i.to_string();
+            producer
+                .send(
+                    FutureRecord::to(topic).partition(0).key(&v).payload(&v),
+                    Duration::from_secs(60),
+                )
+                .await
+                .unwrap_or_else(|(e, _)| panic!("produce to {topic}-0: {e}"));
+        }
+    });
+}
+
+/// Running out of file descriptors (issue 12, bad input at scale): a JBOD broker whose
+/// `RLIMIT_NOFILE` is lowered while it runs is asked for more partitions than it has
+/// descriptors left. The dir where a log creation hits EMFILE goes offline, with the limit to
+/// raise in the log, and its descriptors are closed so the other dir keeps serving and takes
+/// the remaining partitions; the broker does not halt. After a restart with the normal limit
+/// every record written before is there and every partition has a leader.
+#[test]
+fn running_out_of_descriptors_takes_one_log_dir_offline() {
+    let mut c = Cluster::builder("ld-nofile")
+        .specs(vec![BrokerSpec::id(1).jbod(2)])
+        .start();
+    c.wait_registered(T);
+    let b = c.bootstrap();
+    create_assigned(&b, "before-a", &[&[1]], &[]);
+    create_assigned(&b, "before-b", &[&[1]], &[]);
+    let (dir_a, dir_b) = (dir_of(&mut c, "before-a"), dir_of(&mut c, "before-b"));
+    assert_ne!(dir_a, dir_b, "one partition per dir");
+    produce_values(&b, "before-a", 30);
+    produce_values(&b, "before-b", 30);
+    for p in [
+        "Error while creating the log",
+        "Stopped serving replicas in dir",
+        "I/O error in the log of",
+        "Too many open files",
+        "open-files limit",
+    ] {
+        c.broker(1).allow_error(p);
+    }
+
+    // 100 descriptors to spare, 130 partitions asked for: about 50 logs land in each dir
+    // before one hits the limit; closing that dir's frees 50, enough for the other dir to
+    // take the last 30.
+    let pid = c.broker(1).pid().expect("running");
+    set_open_files_limit(pid, open_fds(pid) + 100);
+    // The answer may wait on partitions that cannot come up: not waited for.
+    let addr = c.brokers[0].addr();
+    std::thread::spawn(move || {
+        let _ =
+            samsa_integration_tests::scale::create_topics(&addr, &["many".to_string()], 130, 1, 1);
+    });
+    util::wait_until("the limit to raise in the broker log", T, || {
+        c.brokers[0]
+            .log_text()
+            .contains("open-files limit RLIMIT_NOFILE")
+            .then_some(())
+    });
+    // DescribeLogDirs: exactly one dir offline, the other serving `many` partitions.
+    let (failed, live) = util::wait_until("one dir offline in DescribeLogDirs", T, || {
+        let mut conn = Conn::connect(&c.brokers[0].addr()).ok()?;
+        let mut req = DescribeLogDirsRequest::default();
+        req.topics = None;
+        let resp: DescribeLogDirsResponse = conn.request(ApiKey::DescribeLogDirs, 4, &req).ok()?;
+        let failed: Vec<_> = resp.results.iter().filter(|r| r.error_code == 56).collect();
+        let live: Vec<_> = resp.results.iter().filter(|r| r.error_code == 0).collect();
+        (failed.len() == 1 && live.len() == 1).then(|| (failed[0].clone(), live[0].clone()))
+    });
+    assert!(c.broker(1).is_running(), "one dir is left: no halt");
+    let many_live: Vec<i32> = live
+        .topics
+        .iter()
+        .filter(|t| t.name.as_str() == "many")
+        .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+        .collect();
+    assert!(
+        !many_live.is_empty(),
+        "the live dir holds no `many` partition: {live:?}"
+    );
+    eprintln!(
+        "dir {} offline; dir {} serves {} partitions of `many`",
+        failed.log_dir.as_str(),
+        live.log_dir.as_str(),
+        many_live.len()
+    );
+    // The surviving dir takes writes.
+    let live_before = if Path::new(live.log_dir.as_str()) == dir_a {
+        "before-a"
+    } else {
+        "before-b"
+    };
+    produce_values(&b, live_before, 5);
+
+    // Restart with the normal limit: nothing lost, every partition led.
+    c.broker(1).stop(T).expect("stop");
+    c.broker(1).start().expect("restart");
+    c.wait_registered(T);
+    let want_a: Vec<u64> = if live_before == "before-a" {
+        (0..30).chain(0..5).collect()
+    } else {
+        (0..30).collect()
+    };
+    let want_b: Vec<u64> = if live_before == "before-b" {
+        (0..30).chain(0..5).collect()
+    } else {
+        (0..30).collect()
+    };
+    let addr = c.brokers[0].addr();
+    util::wait_until(
+        "all 130 partitions of `many` led after the restart",
+        T,
+        || {
+            let v = samsa_integration_tests::scale::view(&addr)?;
+            (v.iter()
+                .filter(|((t, _), (l, _))| t == "many" && *l == 1)
+                .count()
+                == 130)
+                .then_some(())
+        },
+    );
+    assert_eq!(consume_all(&b, "before-a"), want_a);
+    assert_eq!(consume_all(&b, "before-b"), want_b);
+    c.finish();
+}
