@@ -12,7 +12,8 @@
 //!   `topic partition offset` lines), written via tmp + fsync + rename.
 //!
 //! Partition dirs: `<topic>-<p>`; `<topic>-<p>.<uuid hex>-delete` (deleted in the
-//! background); `-future` / `-stray` are ignored in ZK mode.
+//! background); `<topic>-<p>.<uuid hex>-future` (a replica being moved here by
+//! AlterReplicaLogDirs, see `future.rs`); `-stray` dirs are ignored in ZK mode.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -457,11 +458,16 @@ impl CheckpointLocks {
 pub struct LogManager {
     config: LogManagerConfig,
     dirs: Vec<LogDir>,
-    logs: RwLock<HashMap<TopicPartition, Arc<Log>>>,
+    pub(super) logs: RwLock<HashMap<TopicPartition, Arc<Log>>>,
+    /// Replicas being moved to another dir (Kafka's `futureLogs`), see `future.rs`.
+    pub(super) future_logs: RwLock<HashMap<TopicPartition, Arc<Log>>>,
+    /// Dirs AlterReplicaLogDirs chose for replicas not created yet (Kafka's
+    /// `preferredLogDirs`); used once, when the log is created.
+    pub(super) preferred_dirs: Mutex<HashMap<TopicPartition, PathBuf>>,
     topic_configs: RwLock<HashMap<String, LogConfig>>,
-    deletes: Arc<DeleteQueue>,
-    dir_deletes: Mutex<Vec<(i64, PathBuf)>>,
-    create_lock: Mutex<()>,
+    pub(super) deletes: Arc<DeleteQueue>,
+    pub(super) dir_deletes: Mutex<Vec<(i64, PathBuf)>>,
+    pub(super) create_lock: Mutex<()>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     is_shut_down: AtomicBool,
     /// Each periodic task run holds a read guard; `shutdown()` takes the write guard
@@ -529,6 +535,8 @@ impl LogManager {
             config,
             dirs,
             logs: RwLock::new(HashMap::new()),
+            future_logs: RwLock::new(HashMap::new()),
+            preferred_dirs: Mutex::new(HashMap::new()),
             deletes: Arc::new(DeleteQueue::default()),
             dir_deletes: Mutex::new(Vec::new()),
             create_lock: Mutex::new(()),
@@ -552,7 +560,7 @@ impl LogManager {
         Ok(mgr)
     }
 
-    fn failure_hook(self: &Arc<Self>) -> DirFailureHook {
+    pub(super) fn failure_hook(self: &Arc<Self>) -> DirFailureHook {
         let weak = Arc::downgrade(self);
         Arc::new(move |dir: &Path| {
             if let Some(m) = weak.upgrade() {
@@ -575,10 +583,22 @@ impl LogManager {
             let Some(name) = e.file_name().to_str().map(str::to_string) else {
                 continue;
             };
-            if name == "remote-log-index-cache"
-                || name.ends_with(FUTURE_DIR_SUFFIX)
-                || name.ends_with(STRAY_DIR_SUFFIX)
-            {
+            if name == "remote-log-index-cache" || name.ends_with(STRAY_DIR_SUFFIX) {
+                continue;
+            }
+            if name.ends_with(FUTURE_DIR_SUFFIX) {
+                // A move cut short by a stop: the current replica is intact elsewhere, so
+                // the partial copy goes (Kafka would resume it; the move must be re-issued).
+                if parse_partition_dir_name(&name).is_some() {
+                    tracing::warn!(
+                        "abandoning the unfinished replica move in {}",
+                        e.path().display()
+                    );
+                    self.dir_deletes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((now_ms(), e.path()));
+                }
                 continue;
             }
             let Some(tp) = parse_partition_dir_name(&name) else {
@@ -644,13 +664,17 @@ impl LogManager {
         Ok(())
     }
 
-    fn config_for(&self, topic: &str) -> LogConfig {
+    pub(super) fn config_for(&self, topic: &str) -> LogConfig {
         self.topic_configs
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(topic)
             .cloned()
             .unwrap_or_else(|| self.config.default_config.clone())
+    }
+
+    pub(super) fn producer_state_config(&self) -> ProducerStateConfig {
+        self.config.producer_state
     }
 
     /// The broker-level default topic config.
@@ -689,7 +713,7 @@ impl LogManager {
                 let _ = self.failed_dirs_tx.send(d.path.clone());
             }
         }
-        for l in self.all_logs() {
+        for l in self.all_logs().into_iter().chain(self.future_logs()) {
             if l.parent_dir() == dir {
                 l.mark_offline();
             }
@@ -755,11 +779,20 @@ impl LogManager {
             }
             c
         };
-        let dir = self
-            .live_dirs()
-            .into_iter()
-            .min_by_key(|d| counts.get(d).copied().unwrap_or(0))
-            .ok_or_else(|| Error::KafkaStorageError("no online log dir".into()))?;
+        let live = self.live_dirs();
+        let preferred = self
+            .preferred_dirs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tp)
+            .filter(|d| live.contains(d));
+        let dir = match preferred {
+            Some(d) => d,
+            None => live
+                .into_iter()
+                .min_by_key(|d| counts.get(d).copied().unwrap_or(0))
+                .ok_or_else(|| Error::KafkaStorageError("no online log dir".into()))?,
+        };
         let path = dir.join(tp.to_string());
         let log = Log::open(
             &path,
@@ -791,6 +824,7 @@ impl LogManager {
     /// Removes the log: renames its dir to `<tp>.<uuid>-delete` and deletes it after
     /// `file.delete.delay.ms`.
     pub fn delete_log(&self, tp: &TopicPartition) -> Result<Option<Arc<Log>>> {
+        self.remove_future_log(tp);
         let Some(log) = self
             .logs
             .write()
@@ -799,6 +833,15 @@ impl LogManager {
         else {
             return Ok(None);
         };
+        self.rename_for_deletion(&log)?;
+        self.checkpoint_all()?;
+        Ok(Some(log))
+    }
+
+    /// Renames a log dir to `<tp>.<uuid>-delete` and queues it for deletion after
+    /// `file.delete.delay.ms`.
+    pub(super) fn rename_for_deletion(&self, log: &Log) -> Result<()> {
+        let tp = log.topic_partition();
         let suffix = format!(".{}{DELETE_DIR_SUFFIX}", Uuid::new_v4().simple());
         let mut base = tp.to_string();
         let max_topic = 255usize.saturating_sub(suffix.len());
@@ -814,8 +857,7 @@ impl LogManager {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((due, new_dir));
-        self.checkpoint_all()?;
-        Ok(Some(log))
+        Ok(())
     }
 
     /// New effective config for a topic (after a `/config/changes` notification).
@@ -984,7 +1026,7 @@ impl LogManager {
         }
     }
 
-    fn checkpoint_all(&self) -> Result<()> {
+    pub(super) fn checkpoint_all(&self) -> Result<()> {
         self.checkpoint_recovery_points()?;
         self.checkpoint_log_start_offsets()?;
         self.checkpoint_high_watermarks()
@@ -1099,7 +1141,11 @@ impl LogManager {
                 continue;
             }
             let mut ok = true;
-            for l in self.logs_in(&d.path) {
+            let futures = self
+                .future_logs()
+                .into_iter()
+                .filter(|l| l.parent_dir() == d.path);
+            for l in self.logs_in(&d.path).into_iter().chain(futures) {
                 if let Err(e) = l.close() {
                     tracing::error!("close of {} failed: {e}", l.topic_partition());
                     ok = false;
