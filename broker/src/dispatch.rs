@@ -43,6 +43,7 @@ pub const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::DeleteRecords,
     ApiKey::OffsetForLeaderEpoch,
     ApiKey::DescribeLogDirs,
+    ApiKey::AlterReplicaLogDirs,
     ApiKey::LeaderAndIsr,
     ApiKey::StopReplica,
     ApiKey::InitProducerId,
@@ -352,6 +353,11 @@ pub async fn dispatch(
         ApiKey::OffsetForLeaderEpoch => respond(
             &header,
             handlers::offset_for_leader_epoch::handle(ctx, conn, &header, decode(&mut body, v)?)
+                .await?,
+        ),
+        ApiKey::AlterReplicaLogDirs => respond(
+            &header,
+            handlers::alter_replica_log_dirs::handle(ctx, conn, &header, decode(&mut body, v)?)
                 .await?,
         ),
         ApiKey::DescribeLogDirs => respond(

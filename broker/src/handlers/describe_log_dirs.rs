@@ -76,7 +76,7 @@ pub async fn handle(
             dp.partition_index = p.tp.partition;
             dp.partition_size = p.size;
             dp.offset_lag = p.offset_lag;
-            dp.is_future_key = false;
+            dp.is_future_key = p.is_future;
             if let Some(t) = r.topics.last_mut() {
                 t.partitions.push(dp);
             }

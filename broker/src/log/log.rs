@@ -1343,14 +1343,18 @@ impl Log {
     }
 
     /// Renames the partition dir (e.g. to `<tp>.<uuid>-delete`).
+    /// Every file handle follows: segments and their indexes, the leader-epoch checkpoint
+    /// and the producer snapshots (a moved replica keeps being written after its rename).
     pub fn rename_dir(&self, new_dir: &Path) -> Result<()> {
-        let _w = self.w();
+        let mut w = self.w();
         let old = self.dir();
         std::fs::rename(&old, new_dir)?;
         *self.dir.write().unwrap_or_else(|p| p.into_inner()) = new_dir.to_path_buf();
         for s in self.segments() {
             s.update_dir(new_dir);
         }
+        w.epochs.set_dir(new_dir);
+        w.producers.0.update_parent_dir(new_dir);
         Ok(())
     }
 }

@@ -12,7 +12,8 @@
 //!   `topic partition offset` lines), written via tmp + fsync + rename.
 //!
 //! Partition dirs: `<topic>-<p>`; `<topic>-<p>.<uuid hex>-delete` (deleted in the
-//! background); `-future` / `-stray` are ignored in ZK mode.
+//! background); `<topic>-<p>.<uuid hex>-future` (a replica being moved here by
+//! AlterReplicaLogDirs, see `future.rs`); `-stray` dirs are ignored in ZK mode.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -457,14 +458,19 @@ impl CheckpointLocks {
 pub struct LogManager {
     config: LogManagerConfig,
     dirs: Vec<LogDir>,
-    logs: RwLock<HashMap<TopicPartition, Arc<Log>>>,
+    pub(super) logs: RwLock<HashMap<TopicPartition, Arc<Log>>>,
+    /// Replicas being moved to another dir (Kafka's `futureLogs`), see `future.rs`.
+    pub(super) future_logs: RwLock<HashMap<TopicPartition, Arc<Log>>>,
+    /// Dirs AlterReplicaLogDirs chose for replicas not created yet (Kafka's
+    /// `preferredLogDirs`); used once, when the log is created.
+    pub(super) preferred_dirs: Mutex<HashMap<TopicPartition, PathBuf>>,
     topic_configs: RwLock<HashMap<String, LogConfig>>,
     /// Broker defaults for topics without a known config; starts as
     /// `config.default_config`, replaced by dynamic broker config changes.
     default_config: RwLock<LogConfig>,
-    deletes: Arc<DeleteQueue>,
-    dir_deletes: Mutex<Vec<(i64, PathBuf)>>,
-    create_lock: Mutex<()>,
+    pub(super) deletes: Arc<DeleteQueue>,
+    pub(super) dir_deletes: Mutex<Vec<(i64, PathBuf)>>,
+    pub(super) create_lock: Mutex<()>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     is_shut_down: AtomicBool,
     /// Each periodic task run holds a read guard; `shutdown()` takes the write guard
@@ -536,6 +542,8 @@ impl LogManager {
             config,
             dirs,
             logs: RwLock::new(HashMap::new()),
+            future_logs: RwLock::new(HashMap::new()),
+            preferred_dirs: Mutex::new(HashMap::new()),
             deletes: Arc::new(DeleteQueue::default()),
             dir_deletes: Mutex::new(Vec::new()),
             create_lock: Mutex::new(()),
@@ -559,7 +567,7 @@ impl LogManager {
         Ok(mgr)
     }
 
-    fn failure_hook(self: &Arc<Self>) -> DirFailureHook {
+    pub(super) fn failure_hook(self: &Arc<Self>) -> DirFailureHook {
         let weak = Arc::downgrade(self);
         Arc::new(move |dir: &Path| {
             if let Some(m) = weak.upgrade() {
@@ -582,10 +590,22 @@ impl LogManager {
             let Some(name) = e.file_name().to_str().map(str::to_string) else {
                 continue;
             };
-            if name == "remote-log-index-cache"
-                || name.ends_with(FUTURE_DIR_SUFFIX)
-                || name.ends_with(STRAY_DIR_SUFFIX)
-            {
+            if name == "remote-log-index-cache" || name.ends_with(STRAY_DIR_SUFFIX) {
+                continue;
+            }
+            if name.ends_with(FUTURE_DIR_SUFFIX) {
+                // A move cut short by a stop: the current replica is intact elsewhere, so
+                // the partial copy goes (Kafka would resume it; the move must be re-issued).
+                if parse_partition_dir_name(&name).is_some() {
+                    tracing::warn!(
+                        "abandoning the unfinished replica move in {}",
+                        e.path().display()
+                    );
+                    self.dir_deletes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((now_ms(), e.path()));
+                }
                 continue;
             }
             let Some(tp) = parse_partition_dir_name(&name) else {
@@ -651,13 +671,17 @@ impl LogManager {
         Ok(())
     }
 
-    fn config_for(&self, topic: &str) -> LogConfig {
+    pub(super) fn config_for(&self, topic: &str) -> LogConfig {
         self.topic_configs
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(topic)
             .cloned()
             .unwrap_or_else(|| self.default_config())
+    }
+
+    pub(super) fn producer_state_config(&self) -> ProducerStateConfig {
+        self.config.producer_state
     }
 
     /// The broker-level default topic config.
@@ -708,7 +732,7 @@ impl LogManager {
                 let _ = self.failed_dirs_tx.send(d.path.clone());
             }
         }
-        for l in self.all_logs() {
+        for l in self.all_logs().into_iter().chain(self.future_logs()) {
             if l.parent_dir() == dir {
                 l.mark_offline();
             }
@@ -777,27 +801,35 @@ impl LogManager {
             return Err(Error::InvalidTopic(format!("invalid partition {tp}")));
         }
         let live = self.live_dirs();
-        // The dir with the fewest logs; counting them costs a pass over every log, which
+        let preferred = self
+            .preferred_dirs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tp)
+            .filter(|d| live.contains(d));
+        // Else the dir with the fewest logs; counting them costs a pass over every log, which
         // creating 10,000 partitions one by one would turn quadratic: only JBOD pays it.
-        let dir = if live.len() == 1 {
-            live.into_iter().next()
-        } else {
-            let counts: HashMap<&Path, usize> = {
-                let logs = self.logs.read().unwrap_or_else(|p| p.into_inner());
-                let mut c = HashMap::new();
-                for d in &live {
-                    c.insert(d.as_path(), 0);
-                }
-                for l in logs.values() {
-                    if let Some(n) = c.get_mut(l.parent_dir()) {
-                        *n += 1;
+        let dir = match preferred {
+            Some(d) => Some(d),
+            None if live.len() == 1 => live.into_iter().next(),
+            None => {
+                let counts: HashMap<&Path, usize> = {
+                    let logs = self.logs.read().unwrap_or_else(|p| p.into_inner());
+                    let mut c = HashMap::new();
+                    for d in &live {
+                        c.insert(d.as_path(), 0);
                     }
-                }
-                c
-            };
-            live.iter()
-                .min_by_key(|d| counts.get(d.as_path()).copied().unwrap_or(0))
-                .cloned()
+                    for l in logs.values() {
+                        if let Some(n) = c.get_mut(l.parent_dir()) {
+                            *n += 1;
+                        }
+                    }
+                    c
+                };
+                live.iter()
+                    .min_by_key(|d| counts.get(d.as_path()).copied().unwrap_or(0))
+                    .cloned()
+            }
         }
         .ok_or_else(|| Error::KafkaStorageError("no online log dir".into()))?;
         let path = dir.join(tp.to_string());
@@ -847,6 +879,7 @@ impl LogManager {
     /// Removes the log: renames its dir to `<tp>.<uuid>-delete` and deletes it after
     /// `file.delete.delay.ms`.
     pub fn delete_log(&self, tp: &TopicPartition) -> Result<Option<Arc<Log>>> {
+        self.remove_future_log(tp);
         let Some(log) = self
             .logs
             .write()
@@ -855,6 +888,15 @@ impl LogManager {
         else {
             return Ok(None);
         };
+        self.rename_for_deletion(&log)?;
+        self.checkpoint_all()?;
+        Ok(Some(log))
+    }
+
+    /// Renames a log dir to `<tp>.<uuid>-delete` and queues it for deletion after
+    /// `file.delete.delay.ms`.
+    pub(super) fn rename_for_deletion(&self, log: &Log) -> Result<()> {
+        let tp = log.topic_partition();
         let suffix = format!(".{}{DELETE_DIR_SUFFIX}", Uuid::new_v4().simple());
         let mut base = tp.to_string();
         let max_topic = 255usize.saturating_sub(suffix.len());
@@ -870,8 +912,7 @@ impl LogManager {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((due, new_dir));
-        self.checkpoint_all()?;
-        Ok(Some(log))
+        Ok(())
     }
 
     /// New effective config for a topic (after a `/config/changes` notification).
@@ -1040,7 +1081,7 @@ impl LogManager {
         }
     }
 
-    fn checkpoint_all(&self) -> Result<()> {
+    pub(super) fn checkpoint_all(&self) -> Result<()> {
         self.checkpoint_recovery_points()?;
         self.checkpoint_log_start_offsets()?;
         self.checkpoint_high_watermarks()
@@ -1173,7 +1214,11 @@ impl LogManager {
                 continue;
             }
             let mut ok = true;
-            for l in self.logs_in(&d.path) {
+            let futures = self
+                .future_logs()
+                .into_iter()
+                .filter(|l| l.parent_dir() == d.path);
+            for l in self.logs_in(&d.path).into_iter().chain(futures) {
                 if let Err(e) = l.close() {
                     tracing::error!("close of {} failed: {e}", l.topic_partition());
                     ok = false;

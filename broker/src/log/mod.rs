@@ -11,6 +11,7 @@ mod checkpoint_io;
 pub mod cleaner;
 pub mod config;
 pub mod down_convert;
+pub mod future;
 pub mod hooks;
 pub mod leader_epoch;
 mod loader;

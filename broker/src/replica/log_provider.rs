@@ -61,6 +61,10 @@ impl LogProvider for ManagedLogs {
         self.0.all_logs()
     }
 
+    fn future_logs(&self) -> Vec<Arc<Log>> {
+        self.0.future_logs()
+    }
+
     fn checkpoint_high_watermarks(&self) -> Result<()> {
         self.0.checkpoint_high_watermarks()
     }

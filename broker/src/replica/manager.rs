@@ -86,6 +86,10 @@ pub trait LogProvider: Send + Sync + std::fmt::Debug {
     }
     /// Every loaded log (for DescribeLogDirs).
     fn all_logs(&self) -> Vec<Arc<Log>>;
+    /// Replicas being moved to another dir (DescribeLogDirs `is_future_key`).
+    fn future_logs(&self) -> Vec<Arc<Log>> {
+        Vec::new()
+    }
     /// Write `replication-offset-checkpoint` in every log dir.
     fn checkpoint_high_watermarks(&self) -> Result<()>;
 }

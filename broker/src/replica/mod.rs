@@ -1,5 +1,6 @@
 //! Partitions this broker hosts: leader/follower state, high watermark, purgatories, fetchers.
 
+pub mod alter_log_dirs;
 pub mod alter_partition;
 pub mod fetch_session;
 pub mod fetcher;

@@ -49,6 +49,8 @@ pub struct LogDirPartition {
     pub tp: TopicPartition,
     pub size: i64,
     pub offset_lag: i64,
+    /// A replica being moved into this dir (DescribeLogDirs `is_future_key`).
+    pub is_future: bool,
 }
 
 impl ReplicaManager {
@@ -279,6 +281,23 @@ impl ReplicaManager {
                     tp: log.topic_partition().clone(),
                     size: log.size_bytes() as i64,
                     offset_lag: lag,
+                    is_future: false,
+                });
+        }
+        // Kafka's future-replica lag: how far the copy is behind the current log end.
+        for fut in self.logs().future_logs() {
+            if offline.iter().any(|d| d == fut.parent_dir()) {
+                continue;
+            }
+            let tp = fut.topic_partition().clone();
+            let cur_leo = self.logs().get_log(&tp).map_or(0, |l| l.log_end_offset());
+            out.entry(fut.parent_dir().to_path_buf())
+                .or_default()
+                .push(LogDirPartition {
+                    offset_lag: (cur_leo - fut.log_end_offset()).max(0),
+                    tp,
+                    size: fut.size_bytes() as i64,
+                    is_future: true,
                 });
         }
         let mut view: BTreeMap<PathBuf, Option<Vec<LogDirPartition>>> = out

@@ -20,6 +20,7 @@ mod harness_smoke;
 mod java_admin;
 mod kcat;
 mod log_dir_failure;
+mod log_dir_moves;
 mod metrics;
 mod other_clients;
 mod quotas;
