@@ -15,6 +15,9 @@
 //   alter-config|TOPIC           Admin incrementalAlterConfigs (retention.ms) on the topic
 //   groups                       Admin listConsumerGroups (ids, sorted)
 //   group-offsets|GROUP          Admin listConsumerGroupOffsets ("topic-p=offset", sorted)
+//   txn|TXID|TOPIC               transactional producer: initTransactions, one record, commit
+//   delete-records|TOPIC|OFFSET  Admin deleteRecords before OFFSET on partition 0 ({"low":N})
+//   create-partitions|TOPIC|N    Admin createPartitions, increase to N
 import java.time.Duration;
 import java.util.*;
 import java.util.concurrent.ExecutionException;
@@ -55,6 +58,22 @@ public class AuthzOps {
             ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName()));
         try (KafkaProducer<String, String> pr = new KafkaProducer<>(p)) {
             pr.send(new ProducerRecord<>(topic, 0, "k", "v")).get();
+        }
+    }
+
+    static void txn(String txid, String topic) throws Exception {
+        Properties p = props(Map.of(
+            ProducerConfig.TRANSACTIONAL_ID_CONFIG, txid,
+            ProducerConfig.MAX_BLOCK_MS_CONFIG, "15000",
+            ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "15000",
+            ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000",
+            ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName(),
+            ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName()));
+        try (KafkaProducer<String, String> pr = new KafkaProducer<>(p)) {
+            pr.initTransactions();
+            pr.beginTransaction();
+            pr.send(new ProducerRecord<>(topic, 0, "k", "txn")).get();
+            pr.commitTransaction();
         }
     }
 
@@ -167,6 +186,21 @@ public class AuthzOps {
                                 .map(AuthzOps::quote).collect(Collectors.joining(",")) + "]}";
                             break;
                         }
+                        case "txn":
+                            txn(f[1], f[2]);
+                            break;
+                        case "delete-records": {
+                            TopicPartition tp = new TopicPartition(f[1], 0);
+                            long low = admin.deleteRecords(Map.of(tp,
+                                RecordsToDelete.beforeOffset(Long.parseLong(f[2]))))
+                                .lowWatermarks().get(tp).get().lowWatermark();
+                            result = "{\"low\":" + low + "}";
+                            break;
+                        }
+                        case "create-partitions":
+                            admin.createPartitions(Map.of(f[1], NewPartitions.increaseTo(Integer.parseInt(f[2]))))
+                                .all().get();
+                            break;
                         default:
                             throw new IllegalArgumentException("unknown step " + f[0]);
                     }

@@ -26,6 +26,7 @@ use samsa_common::security::jaas::{self, JaasEntry};
 use samsa_common::security::ListenerSettings;
 
 use principal::SslPrincipalMapper;
+use sasl::oauthbearer::UnsecuredValidator;
 use sasl::plain::PlainUsers;
 use sasl::scram::ScramStore;
 use sasl::SaslServerConfig;
@@ -87,6 +88,7 @@ fn module_for(mechanism: &str) -> Option<&'static str> {
     match mechanism {
         "PLAIN" => Some(PLAIN_MODULE),
         "SCRAM-SHA-256" | "SCRAM-SHA-512" => Some(SCRAM_MODULE),
+        "OAUTHBEARER" => Some(sasl::oauthbearer::MODULE),
         _ => None,
     }
 }
@@ -145,7 +147,7 @@ fn enabled_mechanisms(s: &ListenerSettings, listener: &str) -> Result<Vec<String
         .unwrap_or_else(|| vec!["GSSAPI".into()]);
     for m in &list {
         match m.as_str() {
-            "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" => {}
+            "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" | "OAUTHBEARER" => {}
             "GSSAPI" => {
                 return Err(format!(
                     "{key}: GSSAPI (Kerberos) is not supported by Samsa (listener {listener}); \
@@ -156,7 +158,8 @@ fn enabled_mechanisms(s: &ListenerSettings, listener: &str) -> Result<Vec<String
             other => {
                 return Err(format!(
                     "{key}: SASL mechanism {other} is not supported (listener {listener}); \
-                     Samsa serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"
+                     Samsa serves PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER \
+                     (unsecured JWTs)"
                 ))
             }
         }
@@ -167,6 +170,39 @@ fn enabled_mechanisms(s: &ListenerSettings, listener: &str) -> Result<Vec<String
         ));
     }
     Ok(list)
+}
+
+/// Kafka's default OAUTHBEARER server callback handler, the only one Samsa implements.
+const UNSECURED_VALIDATOR: &str = "org.apache.kafka.common.security.oauthbearer.internals.\
+    unsecured.OAuthBearerUnsecuredValidatorCallbackHandler";
+
+/// The unsecured-JWT validator of a listener with OAUTHBEARER: its JAAS entry is required (as
+/// in Kafka), and another server callback handler (e.g. KIP-768's JWKS validator) is refused.
+fn oauth_validator(
+    s: &ListenerSettings,
+    listener: &str,
+    file: &Option<std::collections::BTreeMap<String, Vec<JaasEntry>>>,
+) -> Result<UnsecuredValidator, String> {
+    let key = "oauthbearer.sasl.server.callback.handler.class";
+    if let Some((k, class)) = s.prefixed_only(key) {
+        if class.trim() != UNSECURED_VALIDATOR {
+            return Err(format!(
+                "{k}={}: only Kafka's unsecured-JWT validator \
+                 ({UNSECURED_VALIDATOR}) is supported for OAUTHBEARER",
+                class.trim()
+            ));
+        }
+    }
+    let entry = jaas_entry(s, listener, "OAUTHBEARER", file)?.ok_or_else(|| {
+        format!(
+            "listener {listener}: OAUTHBEARER is enabled but has no JAAS configuration: set \
+             listener.name.{}.oauthbearer.sasl.jaas.config={} required;",
+            listener.to_ascii_lowercase(),
+            sasl::oauthbearer::MODULE
+        )
+    })?;
+    UnsecuredValidator::from_options(&entry.options)
+        .map_err(|e| format!("listener {listener}: OAUTHBEARER JAAS options: {e}"))
 }
 
 /// Settings of one listener.
@@ -215,11 +251,17 @@ pub fn build_listeners(
                 } else {
                     PlainUsers::default()
                 };
+                let oauth = if enabled.iter().any(|m| m == "OAUTHBEARER") {
+                    oauth_validator(&s, &ep.name, &file)?
+                } else {
+                    UnsecuredValidator::default()
+                };
                 Some(Arc::new(SaslServerConfig {
                     enabled,
                     plain_users,
                     scram: scram.clone(),
                     reauth_ms,
+                    oauth,
                 }))
             }
             _ => None,
@@ -372,6 +414,33 @@ mod tests {
         let sasl = l["SASL_PLAINTEXT"].sasl.as_ref().unwrap();
         assert_eq!(sasl.enabled, vec!["PLAIN", "SCRAM-SHA-512"]);
         assert_eq!(sasl.plain_users.len(), 1);
+    }
+
+    #[test]
+    fn oauthbearer_needs_jaas_and_the_unsecured_validator() {
+        let base = [
+            ("listeners", "SASL_PLAINTEXT://:19093,PLAINTEXT://:19092"),
+            ("sasl.enabled.mechanisms", "OAUTHBEARER"),
+        ];
+        let c = config(&base).unwrap();
+        let e = build_listeners(&c, &Arc::default()).unwrap_err();
+        assert!(e.contains("oauthbearer.sasl.jaas.config"), "{e}");
+        let jaas = (
+            "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             unsecuredValidatorRequiredScope=\"a b\";",
+        );
+        let c = config(&[base[0], base[1], jaas]).unwrap();
+        let l = build_listeners(&c, &Arc::default()).unwrap();
+        let sasl = l["SASL_PLAINTEXT"].sasl.as_ref().unwrap();
+        assert_eq!(sasl.enabled, vec!["OAUTHBEARER"]);
+        let handler = (
+            "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class",
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+        );
+        let c = config(&[base[0], base[1], jaas, handler]).unwrap();
+        let e = build_listeners(&c, &Arc::default()).unwrap_err();
+        assert!(e.contains("unsecured-JWT validator"), "{e}");
     }
 
     #[test]

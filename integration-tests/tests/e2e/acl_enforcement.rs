@@ -15,12 +15,14 @@ use zookeeper_client::CreateMode;
 
 use crate::acls::{acl_ops, sasl_plain, strings, wire_describe_all, AUTHORIZER};
 
+const T: Duration = Duration::from_secs(60);
+
 const USERS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
     username=\"admin\" password=\"admin-pw\" user_admin=\"admin-pw\" user_alice=\"alice-pw\" \
     user_bob=\"bob-pw\";";
 
 /// Runs AuthzOps steps as one client principal.
-fn authz_ops(bootstrap: &str, props: &[String], steps: &[&str]) -> Value {
+pub(crate) fn authz_ops(bootstrap: &str, props: &[String], steps: &[&str]) -> Value {
     let mut args = vec![bootstrap.to_string()];
     for p in props {
         args.push("--prop".into());
@@ -341,54 +343,135 @@ fn inter_broker_codes(addr: &str) -> Vec<(&'static str, i16)> {
     out
 }
 
-/// Inter-broker APIs need CLUSTER_ACTION on the cluster: with `super.users` not naming the
-/// inter-broker principal (`User:ANONYMOUS` on PLAINTEXT) they answer
-/// CLUSTER_AUTHORIZATION_FAILED (a follower's fetch TOPIC_AUTHORIZATION_FAILED per
-/// partition, as Kafka), the controller's own UpdateMetadata included; an ACL granting
-/// CLUSTER_ACTION, written into ZooKeeper, lifts that.
-#[test]
-fn acl_enforcement_inter_broker_needs_cluster_action() {
-    let cluster = Cluster::builder("aclibp")
-        .prop("authorizer.class.name", AUTHORIZER)
-        .prop("super.users", "User:admin")
-        .start();
-    let addr = cluster.bootstrap();
-    let codes = inter_broker_codes(&addr);
-    for (api, code) in &codes {
-        let want = if *api == "Fetch(follower)" { 29 } else { 31 };
-        assert_eq!(*code, want, "{api}: {codes:?}");
-    }
-    // The controller's own UpdateMetadata to this broker was refused as well (a warning).
-    wait_until(
-        "refused UpdateMetadata logged",
-        Duration::from_secs(15),
-        || {
-            cluster.brokers[0]
-                .log_text()
-                .lines()
-                .any(|l| l.contains("UpdateMetadata error") && l.contains("code=31"))
-                .then_some(())
-        },
-    );
+/// Broker ids in one broker's Metadata answer (its metadata cache, fed by UpdateMetadata).
+fn metadata_brokers(addr: &str) -> Vec<i32> {
+    use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+    let mut c = wire::Conn::connect(addr).unwrap();
+    let req = MetadataRequest::default().with_topics(Some(vec![]));
+    let r: MetadataResponse = c.request(ApiKey::Metadata, 9, &req).unwrap();
+    let mut ids: Vec<i32> = r.brokers.iter().map(|b| b.node_id.0).collect();
+    ids.sort();
+    ids
+}
+
+/// Writes an ACL znode and its change notification, as `kafka-acls.sh` and Kafka brokers do.
+fn write_acl(cluster: &Cluster, path: &str, json: &str, change: &str) {
     let zk = cluster.zk();
-    zk.create(
-        "/kafka-acl/Cluster/kafka-cluster",
-        br#"{"version":1,"acls":[{"principal":"User:ANONYMOUS","permissionType":"Allow","operation":"ClusterAction","host":"*"}]}"#,
-        CreateMode::Persistent,
-    )
-    .unwrap();
+    zk.create(path, json.as_bytes(), CreateMode::Persistent)
+        .unwrap();
     zk.create(
         "/kafka-acl-changes/acl_changes_",
-        b"CLUSTER:kafka-cluster",
+        change.as_bytes(),
         CreateMode::PersistentSequential,
     )
     .unwrap();
-    wait_until("CLUSTER_ACTION granted", Duration::from_secs(15), || {
-        let codes = inter_broker_codes(&addr);
-        codes
+}
+
+/// Inter-broker APIs need CLUSTER_ACTION on the cluster. A live two-broker cluster whose
+/// inter-broker principal (`User:ANONYMOUS` on PLAINTEXT) is not in `super.users`: the
+/// controller's UpdateMetadata to both brokers (itself included, over the network as in Kafka)
+/// is refused with CLUSTER_AUTHORIZATION_FAILED, so neither broker's metadata lists any broker;
+/// the inter-broker APIs answer CLUSTER_AUTHORIZATION_FAILED (a follower's fetch
+/// TOPIC_AUTHORIZATION_FAILED per partition). Once an ACL granting CLUSTER_ACTION is written into
+/// ZooKeeper, the next controller requests are accepted: a topic created in ZooKeeper (as
+/// `AdminZkClient` writes it) becomes visible on both brokers and an acks=all produce to it is
+/// acknowledged.
+#[test]
+fn acl_enforcement_inter_broker_needs_cluster_action() {
+    let cluster = Cluster::builder("aclibp")
+        .brokers(2)
+        .prop("authorizer.class.name", AUTHORIZER)
+        .prop("super.users", "User:admin")
+        .start();
+    let addrs: Vec<String> = cluster.brokers.iter().map(|b| b.addr()).collect();
+    cluster
+        .zk()
+        .wait_for("/controller", Duration::from_secs(30));
+    let controller = cluster.zk().json("/controller").unwrap()["brokerid"]
+        .as_i64()
+        .unwrap();
+    let log = || {
+        cluster
+            .brokers
             .iter()
-            .all(|(_, c)| *c != 31 && *c != 29)
-            .then_some(())
-    });
+            .find(|b| b.id == Some(controller as i32))
+            .unwrap()
+            .log_text()
+    };
+    wait_until(
+        "the controller's UpdateMetadata refused by both brokers",
+        Duration::from_secs(30),
+        || {
+            let refused: Vec<String> = log()
+                .lines()
+                .filter(|l| l.contains("UpdateMetadata error") && l.contains("code=31"))
+                .map(str::to_string)
+                .collect();
+            ["broker=1", "broker=2"]
+                .iter()
+                .all(|b| refused.iter().any(|l| l.contains(b)))
+                .then_some(())
+        },
+    );
+    for a in &addrs {
+        assert!(metadata_brokers(a).is_empty(), "{a} learnt metadata");
+        let codes = inter_broker_codes(a);
+        for (api, code) in &codes {
+            let want = if *api == "Fetch(follower)" { 29 } else { 31 };
+            assert_eq!(*code, want, "{a} {api}: {codes:?}");
+        }
+    }
+
+    // Grant CLUSTER_ACTION (and produce rights on every topic) to the inter-broker principal.
+    write_acl(
+        &cluster,
+        "/kafka-acl/Cluster/kafka-cluster",
+        r#"{"version":1,"acls":[{"principal":"User:ANONYMOUS","permissionType":"Allow","operation":"ClusterAction","host":"*"}]}"#,
+        "CLUSTER:kafka-cluster",
+    );
+    write_acl(
+        &cluster,
+        "/kafka-acl/Topic/*",
+        r#"{"version":1,"acls":[{"principal":"User:ANONYMOUS","permissionType":"Allow","operation":"Write","host":"*"},{"principal":"User:ANONYMOUS","permissionType":"Allow","operation":"Describe","host":"*"}]}"#,
+        "TOPIC:*",
+    );
+    for a in &addrs {
+        wait_until(&format!("CLUSTER_ACTION on {a}"), T, || {
+            inter_broker_codes(a)
+                .iter()
+                .all(|(_, c)| *c != 31 && *c != 29)
+                .then_some(())
+        });
+    }
+    // A new topic makes the controller send LeaderAndIsr and UpdateMetadata again.
+    let assignment = std::collections::BTreeMap::from([(0, vec![1, 2])]);
+    let z = samsa_common::zk::znodes::TopicZNode::new(
+        Some(samsa_common::types::kafka_uuid::random_topic_id()),
+        assignment,
+    );
+    cluster
+        .zk()
+        .create("/brokers/topics/live", &z.encode(), CreateMode::Persistent)
+        .unwrap();
+    cluster.wait_registered(T);
+    // The new topic is served: an acks=all produce is acknowledged.
+    clients::kcat(
+        &[
+            "-b",
+            &addrs.join(","),
+            "-P",
+            "-t",
+            "live",
+            "-p",
+            "0",
+            "-X",
+            "acks=all",
+            "-X",
+            "message.timeout.ms=20000",
+        ],
+        Some(b"after-grant\n"),
+        T,
+    )
+    .unwrap();
     cluster.finish();
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod acl_enforcement;
+mod acl_enforcement_ops;
 mod acls;
 mod bad_input;
 mod broker_logger;
@@ -26,6 +27,7 @@ mod other_clients;
 mod quotas;
 mod rdkafka_client;
 mod security;
+mod security_oauth;
 mod security_tokens;
 mod transactions;
 mod transactions_compact;

@@ -265,7 +265,7 @@ pub(crate) fn add_scram_user(
 
 /// A fresh single-partition topic (through the PLAINTEXT listener) for one client run, so
 /// that what the client reads back is exactly what it wrote.
-fn fresh_topic(cluster: &Cluster, prefix: &str) -> String {
+pub(crate) fn fresh_topic(cluster: &Cluster, prefix: &str) -> String {
     let t = util::unique(prefix);
     create_topic(&cluster.bootstrap(), &t, 1, 1, crate::common::KEEP_FOREVER);
     t
@@ -277,7 +277,13 @@ fn java(bootstrap: &str, topic: &str, count: usize, props: &[String]) -> Value {
     clients::java("SecureRoundTrip", &args, T).unwrap()
 }
 
-fn python(client: &str, bootstrap: &str, topic: &str, count: usize, cfg: Value) -> Value {
+pub(crate) fn python(
+    client: &str,
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+    cfg: Value,
+) -> Value {
     let args = [
         client.to_string(),
         bootstrap.to_string(),
@@ -289,7 +295,7 @@ fn python(client: &str, bootstrap: &str, topic: &str, count: usize, cfg: Value) 
 }
 
 /// The client acknowledged `count` records and read back at least those of this run.
-fn assert_roundtrip(who: &str, r: &Value, count: usize) {
+pub(crate) fn assert_roundtrip(who: &str, r: &Value, count: usize) {
     assert_eq!(r["acked"], count, "{who}: {r}");
     let values = r["values"]
         .as_array()
@@ -298,7 +304,7 @@ fn assert_roundtrip(who: &str, r: &Value, count: usize) {
     assert!(values.iter().any(|v| v == "secure-0"), "{who}: {r}");
 }
 
-fn error_of(who: &str, r: &Value) -> String {
+pub(crate) fn error_of(who: &str, r: &Value) -> String {
     r["error"]
         .as_str()
         .unwrap_or_else(|| panic!("{who} should have been refused: {r}"))

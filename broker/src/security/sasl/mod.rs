@@ -16,6 +16,7 @@
 //! a SaslHandshake after authentication starts a re-authentication (same principal
 //! only), and a request arriving after the session expired closes the connection.
 
+pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
 
@@ -32,6 +33,7 @@ use samsa_common::security::scram::ScramMechanism;
 
 use crate::connection::{parse_request_header, Chunk};
 use crate::dispatch::{decode, respond};
+use oauthbearer::{OAuthBearerServer, UnsecuredValidator};
 use plain::PlainUsers;
 use scram::{ScramServer, ScramStore};
 
@@ -51,11 +53,18 @@ pub struct SaslServerConfig {
     pub scram: Arc<ScramStore>,
     /// `connections.max.reauth.ms` (0 = sessions never expire).
     pub reauth_ms: i64,
+    /// The unsecured-JWT validator's options (when OAUTHBEARER is enabled).
+    pub oauth: UnsecuredValidator,
 }
+
+/// A finished exchange: principal, credential expiry (ms since the epoch), and whether the
+/// credential was a delegation token.
+type Done = (String, Option<i64>, bool);
 
 enum Mech {
     Plain,
     Scram(Box<ScramServer>),
+    OAuthBearer(OAuthBearerServer),
 }
 
 enum State {
@@ -189,6 +198,7 @@ impl Authenticator {
         let mech = if self.cfg.enabled.contains(&wanted) {
             match wanted.as_str() {
                 "PLAIN" => Some(Mech::Plain),
+                "OAUTHBEARER" => Some(Mech::OAuthBearer(OAuthBearerServer::default())),
                 other => ScramMechanism::from_name(other)
                     .map(|m| Mech::Scram(Box::new(ScramServer::new(m)))),
             }
@@ -217,13 +227,9 @@ impl Authenticator {
         ))
     }
 
-    /// Runs the mechanism on one token: `Ok((challenge, Some((principal, token expiry))))`
-    /// when done, `Err((client message, log message))` on failure.
-    #[allow(clippy::type_complexity)]
-    fn evaluate(
-        &mut self,
-        token: &[u8],
-    ) -> Result<(Vec<u8>, Option<(String, Option<i64>)>), (String, String)> {
+    /// Runs the mechanism on one token: `Ok((challenge, Some(done)))` when done,
+    /// `Err((client message, log message))` on failure.
+    fn evaluate(&mut self, token: &[u8]) -> Result<(Vec<u8>, Option<Done>), (String, String)> {
         let State::Token {
             mechanism, mech, ..
         } = &mut self.state
@@ -239,18 +245,31 @@ impl Authenticator {
         );
         let result = match mech {
             Mech::Plain => match plain::authenticate(&self.cfg.plain_users, token) {
-                Ok(user) => Ok((Vec::new(), Some((user, None)))),
+                Ok(user) => Ok((Vec::new(), Some((user, None, false)))),
                 // PlainSaslServer's own "Authentication failed: ..." messages reach the client.
                 Err(e) if e.starts_with("Authentication failed:") => Err((e.clone(), e)),
                 Err(e) => Err((generic.clone(), e)),
             },
             Mech::Scram(s) => s
                 .evaluate(&self.cfg.scram, token)
-                .map(|(c, l)| (c, l.map(|l| (l.user, l.token_expiry_ms))))
+                .map(|(c, l)| {
+                    let delegation = l.as_ref().is_some_and(|l| l.token_expiry_ms.is_some());
+                    (c, l.map(|l| (l.user, l.token_expiry_ms, delegation)))
+                })
                 .map_err(|e| (generic.clone(), e)),
+            Mech::OAuthBearer(s) => {
+                match s.evaluate(&self.cfg.oauth, token, crate::security::tokens::now_ms()) {
+                    Ok(oauthbearer::Outcome::Challenge(c)) => Ok((c, None)),
+                    Ok(oauthbearer::Outcome::Done { user, expiry_ms }) => {
+                        Ok((Vec::new(), Some((user, Some(expiry_ms), false))))
+                    }
+                    Err(oauthbearer::Failure::Client(m)) => Err((m.clone(), m)),
+                    Err(oauthbearer::Failure::Generic(m)) => Err((generic.clone(), m)),
+                }
+            }
         };
         let (challenge, done) = result?;
-        let Some((user, token_expiry)) = done else {
+        let Some((user, token_expiry, delegation)) = done else {
             return Ok((challenge, None));
         };
         let principal = format!("User:{user}");
@@ -264,15 +283,15 @@ impl Authenticator {
                 ));
             }
         }
-        Ok((challenge, Some((principal, token_expiry))))
+        Ok((challenge, Some((principal, token_expiry, delegation))))
     }
 
     /// Marks the session authenticated and returns its lifetime in ms (0 = unbounded), as
     /// Kafka's `ReauthInfo`: the smaller of `connections.max.reauth.ms` and the time left
-    /// before a delegation token expires.
-    fn complete(&mut self, principal: String, token_expiry_ms: Option<i64>) -> i64 {
+    /// before the credential (a delegation token, an OAUTHBEARER token) expires.
+    fn complete(&mut self, (principal, token_expiry_ms, delegation): Done) -> i64 {
         self.principal = Some(principal);
-        self.token_authenticated = token_expiry_ms.is_some();
+        self.token_authenticated = delegation;
         self.state = State::Done;
         let reauth = (self.cfg.reauth_ms > 0).then_some(self.cfg.reauth_ms);
         let left = token_expiry_ms.map(|e| (e - crate::security::tokens::now_ms()).max(0));
@@ -299,8 +318,8 @@ impl Authenticator {
             Ok((challenge, done)) => {
                 let mut resp =
                     SaslAuthenticateResponse::default().with_auth_bytes(challenge.into());
-                if let Some((p, token_expiry)) = done {
-                    resp.session_lifetime_ms = self.complete(p, token_expiry);
+                if let Some(done) = done {
+                    resp.session_lifetime_ms = self.complete(done);
                 }
                 chunks(respond(header, resp))
             }
@@ -321,8 +340,8 @@ impl Authenticator {
     fn legacy_token(&mut self, frame: &Bytes) -> Step {
         match self.evaluate(frame) {
             Ok((challenge, done)) => {
-                if let Some((p, token_expiry)) = done {
-                    self.complete(p, token_expiry);
+                if let Some(done) = done {
+                    self.complete(done);
                 }
                 Step::Reply(vec![Chunk::Bytes(Bytes::from(challenge))])
             }
@@ -364,6 +383,7 @@ mod tests {
             )])),
             scram: Arc::new(ScramStore::default()),
             reauth_ms,
+            oauth: UnsecuredValidator::default(),
         })
     }
 
