@@ -329,36 +329,52 @@ impl Broker {
             let _ = ctx.security.inter_broker.set(s);
         }
         let ctx = Arc::new(ctx);
-        if let Some(p) = &prepared {
+        let mut prepared = prepared;
+        if let Some(p) = &mut prepared {
             ctx.set_cluster_id(p.cluster_id.clone());
             ctx.set_zk(p.session.clone());
-            // SCRAM users before the listeners serve; `/config/changes` keeps them fresh.
-            let n = crate::security::load_scram_users(&p.session, &ctx.security.scram).await?;
-            if n > 0 {
-                info!(users = n, "loaded SCRAM credentials");
-            }
-            // Delegation tokens (when a secret key is set), before the listeners serve.
-            if ctx.security.tokens.settings.enabled() {
-                let n = ctx.security.tokens.load(&p.session).await?;
-                info!(tokens = n, "loaded delegation tokens");
-            }
-            // ACLs before the listeners serve; the ACL change listeners keep them fresh.
-            if ctx.security.authorizer.is_enabled() {
-                let n = ctx.security.authorizer.load(&p.session).await?;
-                info!(resources = n, "loaded ACLs");
-            }
-            // Client quotas likewise, before the first request is charged.
-            crate::config_change::load_client_quotas(&p.session, &ctx.quotas).await?;
-            ctx.quotas.ip_connection_rates.load(&p.session).await?;
+            // Security and quota state before the listeners serve; `/config/changes` and the
+            // ACL and token change listeners keep them fresh.
+            p.step("security and quota state", |zk| {
+                let ctx = ctx.clone();
+                async move {
+                    let n = crate::security::load_scram_users(&zk, &ctx.security.scram).await?;
+                    if n > 0 {
+                        info!(users = n, "loaded SCRAM credentials");
+                    }
+                    // Delegation tokens, when a secret key is set.
+                    if ctx.security.tokens.settings.enabled() {
+                        let n = ctx.security.tokens.load(&zk).await?;
+                        info!(tokens = n, "loaded delegation tokens");
+                    }
+                    if ctx.security.authorizer.is_enabled() {
+                        let n = ctx.security.authorizer.load(&zk).await?;
+                        info!(resources = n, "loaded ACLs");
+                    }
+                    // Client quotas, before the first request is charged.
+                    crate::config_change::load_client_quotas(&zk, &ctx.quotas).await?;
+                    ctx.quotas.ip_connection_rates.load(&zk).await?;
+                    Ok(())
+                }
+            })
+            .await?;
+            ctx.set_zk(p.session.clone());
         }
 
         // Logs: lock the dirs, load every partition (recovering after an unclean stop).
-        if let Some(p) = &prepared {
+        if let Some(p) = &mut prepared {
             // Dynamic broker configs first (Kafka's `DynamicBrokerConfig.initialize`): the
             // log defaults below come from the effective config.
-            let effective = ctx.dynamic.load(&p.session, ctx.broker_id).await?;
-            let lm_config =
-                log_manager_config(&effective, Some((&p.session, &ctx.dynamic))).await?;
+            let lm_config = p
+                .step("dynamic broker configs and topic configs", |zk| {
+                    let ctx = ctx.clone();
+                    async move {
+                        let effective = ctx.dynamic.load(&zk, ctx.broker_id).await?;
+                        log_manager_config(&effective, Some((&zk, &ctx.dynamic))).await
+                    }
+                })
+                .await?;
+            ctx.set_zk(p.session.clone());
             let lm = tokio::task::spawn_blocking(move || LogManager::open(lm_config))
                 .await
                 .map_err(|e| anyhow::anyhow!("log manager start-up panicked: {e}"))??;
@@ -376,7 +392,10 @@ impl Broker {
 
         // Register /brokers/ids/<id> (broker epoch = czxid); re-registers after session expiry.
         let zk = match prepared {
-            Some(p) => {
+            Some(mut p) => {
+                // Loading the logs can outlast the session (see `ZkPrepared::step`).
+                p.step("registration", |_| async { Ok(()) }).await?;
+                ctx.set_zk(p.session.clone());
                 let endpoints = ctx
                     .advertised
                     .iter()

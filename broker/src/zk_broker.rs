@@ -156,6 +156,49 @@ pub struct ZkPrepared {
     pub broker_id: BrokerId,
 }
 
+impl ZkPrepared {
+    /// Run a start-up step that reads ZooKeeper. Before registration nothing watches the
+    /// session, and a long log recovery on a starved machine can outlast it: as Kafka's
+    /// `ZooKeeperClient` re-initialises after an expiry (the broker has no ephemeral node yet),
+    /// start-up goes on with a new session, running the step again if the expiry hit it.
+    pub async fn step<T, F, Fut>(&mut self, what: &str, step: F) -> anyhow::Result<T>
+    where
+        F: Fn(ZkSession) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<T>>,
+    {
+        for _ in 0..3 {
+            if self.session.is_terminated() {
+                warn!(
+                    step = what,
+                    session = format!("{:#x}", self.session.session_id()),
+                    "ZooKeeper session ended during start-up; going on with a new session"
+                );
+                self.session = self.session.reconnect().await?;
+            }
+            match step(self.session.clone()).await {
+                Err(e) if is_session_end(&e) && self.session.is_terminated() => continue,
+                other => return other,
+            }
+        }
+        Err(anyhow::anyhow!(
+            "ZooKeeper session kept expiring during start-up ({what})"
+        ))
+    }
+}
+
+/// Whether an error comes from a ZooKeeper session that ended.
+pub fn is_session_end(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<zookeeper_client::Error>(),
+            Some(zookeeper_client::Error::SessionExpired | zookeeper_client::Error::ClientClosed)
+        ) || matches!(
+            c.downcast_ref::<samsa_common::error::Error>(),
+            Some(samsa_common::error::Error::SessionExpired)
+        )
+    })
+}
+
 /// Start-up steps 1–5 of `KafkaServer.startup` (see module docs).
 pub async fn prepare(config: &BrokerConfig) -> Result<ZkPrepared> {
     let zc = zk_config(config);
@@ -509,6 +552,80 @@ mod tests {
             port,
             security_protocol: SecurityProtocol::Plaintext,
         }
+    }
+
+    /// Regression (fault drill, seed 23): a broker restarted on a starved machine spent longer
+    /// loading its logs than its session timeout and exited with "session expired" at the next
+    /// start-up read. Start-up steps now go on with a new session.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn start_up_steps_go_on_with_a_new_session_after_expiry() {
+        let zkd = TestZk::start();
+        let zc = ZkConfig::new(zkd.connect_string(), Duration::from_secs(4));
+        let session = ZkSession::connect(&zc).await.expect("connect");
+        session
+            .create(
+                "/marker",
+                b"m",
+                samsa_common::zk::session::CreateMode::Persistent,
+            )
+            .await
+            .expect("create");
+        let mut p = ZkPrepared {
+            session,
+            cluster_id: "c".into(),
+            broker_id: 1,
+        };
+        // Expired while the logs loaded: the next step runs on a new session.
+        let first = p.session.session_id();
+        zkd.expire_session(&p.session).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !p.session.is_terminated() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "session not expired"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let got = p
+            .step("read", |zk| async move {
+                Ok(zk.get("/marker").await?.map(|(d, _)| d))
+            })
+            .await
+            .expect("step on a new session");
+        assert_eq!(got, Some(b"m".to_vec()));
+        let second = p.session.session_id();
+        assert_ne!(first, second, "a new session");
+        // Expired in the middle of a step: the step runs again on another new session.
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let got = p
+            .step("read", |zk| {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let zkd = &zkd;
+                async move {
+                    if n == 0 {
+                        zkd.expire_session(&zk).await;
+                        while !zk.is_terminated() {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                    Ok(zk.get("/marker").await?.map(|(d, _)| d))
+                }
+            })
+            .await
+            .expect("step re-run");
+        assert_eq!(got, Some(b"m".to_vec()));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_ne!(p.session.session_id(), second);
+        // Other errors are not retried.
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let r: anyhow::Result<()> = p
+            .step("failing", |_| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { Err(anyhow::anyhow!("bad znode")) }
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -675,8 +675,10 @@ mod tests {
             m.renew(&zk, &bob, b"nope", 1000).await,
             Err(code::DELEGATION_TOKEN_NOT_FOUND)
         );
-        let e = m.renew(&zk, &bob, &c.hmac, 1000).await.unwrap();
-        assert!(e <= now_ms() + 1000 && e > c.info.issue_timestamp);
+        // Renewed for an hour, so a slow machine cannot let it lapse before the expire below
+        // (a 1 s renewal failed under load with DELEGATION_TOKEN_EXPIRED).
+        let e = m.renew(&zk, &bob, &c.hmac, 3_600_000).await.unwrap();
+        assert!(e <= now_ms() + 3_600_000 && e > c.info.issue_timestamp);
         let e2 = m.expire(&zk, &alice, &c.hmac, 500).await.unwrap();
         assert!(e2 <= e);
 
