@@ -20,7 +20,9 @@
 //! * `restart_unclean`: the killed broker's start until it is back in every ISR.
 //!
 //! Knobs: `PARTITIONS` (1000), `PER_TOPIC` (100), `CREATE_BATCH` (50), `IDLE_SECS` (10),
-//! `SESSION_MS` (ZooKeeper session timeout, 6000).
+//! `SESSION_MS` (ZooKeeper session timeout, 6000), `PHASES` (comma-separated subset of
+//! `metadata,idle,shutdown,failover`; default all; creation always runs; `shutdown` includes
+//! the clean restart, `failover` the restart after kill -9).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: failures abort it
 
@@ -175,6 +177,8 @@ fn main() {
     let batch = env("CREATE_BATCH", 50) as usize;
     let idle_secs = env("IDLE_SECS", 10);
     let session_ms = env("SESSION_MS", 6000);
+    let phases = std::env::var("PHASES").unwrap_or_default();
+    let phase = |name: &str| phases.is_empty() || phases.split(',').any(|p| p.trim() == name);
     let topics: Vec<String> = (0..n / per_topic).map(|i| format!("s{i:05}")).collect();
     println!(
         "scale_bench: {n} partitions ({} topics x {per_topic}), RF 3, 3 brokers, session {session_ms} ms",
@@ -209,163 +213,171 @@ fn main() {
 
     // --- full Metadata
     std::thread::sleep(Duration::from_secs(2));
-    let mut lat = Vec::new();
-    for _ in 0..7 {
-        let t = Instant::now();
-        let md = metadata(&addrs[1]).unwrap();
-        lat.push(t.elapsed().as_secs_f64() * 1000.0);
-        assert!(md.topics.len() >= topics.len());
+    if phase("metadata") {
+        let mut lat = Vec::new();
+        for _ in 0..7 {
+            let t = Instant::now();
+            let md = metadata(&addrs[1]).unwrap();
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert!(md.topics.len() >= topics.len());
+        }
+        lat.sort_by(f64::total_cmp);
+        result("metadata_full_median", lat[3], "ms");
+        result("metadata_full_max", lat[6], "ms");
     }
-    lat.sort_by(f64::total_cmp);
-    result("metadata_full_median", lat[3], "ms");
-    result("metadata_full_max", lat[6], "ms");
 
     // --- idle
-    std::thread::sleep(Duration::from_secs(3));
-    let before: Vec<ProcStats> = c
-        .brokers
-        .iter()
-        .map(|b| proc_stats(b.pid().unwrap()))
-        .collect();
-    std::thread::sleep(Duration::from_secs(idle_secs));
-    for (i, b) in c.brokers.iter().enumerate() {
-        let s = proc_stats(b.pid().unwrap());
-        let id = b.id.unwrap();
-        result(
-            &format!("idle_cpu_b{id}"),
-            100.0 * (s.cpu_s - before[i].cpu_s) / idle_secs as f64,
-            "%core",
-        );
-        let replicas = n as f64; // RF 3 on 3 brokers: every broker holds every partition
-        result(
-            &format!("rss_per_replica_b{id}"),
-            (s.rss_kb as f64 - base[i].rss_kb as f64) / replicas,
-            "KB",
-        );
-        result(
-            &format!("anon_per_replica_b{id}"),
-            (s.anon_kb as f64 - base[i].anon_kb as f64) / replicas,
-            "KB",
-        );
-        result(&format!("rss_b{id}"), s.rss_kb as f64 / 1024.0, "MB");
-        result(&format!("open_files_b{id}"), s.fds as f64, "fds");
-        result(&format!("maps_b{id}"), s.maps as f64, "maps");
+    if phase("idle") {
+        std::thread::sleep(Duration::from_secs(3));
+        let before: Vec<ProcStats> = c
+            .brokers
+            .iter()
+            .map(|b| proc_stats(b.pid().unwrap()))
+            .collect();
+        std::thread::sleep(Duration::from_secs(idle_secs));
+        for (i, b) in c.brokers.iter().enumerate() {
+            let s = proc_stats(b.pid().unwrap());
+            let id = b.id.unwrap();
+            result(
+                &format!("idle_cpu_b{id}"),
+                100.0 * (s.cpu_s - before[i].cpu_s) / idle_secs as f64,
+                "%core",
+            );
+            let replicas = n as f64; // RF 3 on 3 brokers: every broker holds every partition
+            result(
+                &format!("rss_per_replica_b{id}"),
+                (s.rss_kb as f64 - base[i].rss_kb as f64) / replicas,
+                "KB",
+            );
+            result(
+                &format!("anon_per_replica_b{id}"),
+                (s.anon_kb as f64 - base[i].anon_kb as f64) / replicas,
+                "KB",
+            );
+            result(&format!("rss_b{id}"), s.rss_kb as f64 / 1024.0, "MB");
+            result(&format!("open_files_b{id}"), s.fds as f64, "fds");
+            result(&format!("maps_b{id}"), s.maps as f64, "maps");
+        }
     }
 
     // --- controlled shutdown of a non-controller broker
-    let ctrl = controller_id(&addrs[0]);
-    let victim = c
-        .brokers
-        .iter()
-        .map(|b| b.id.unwrap())
-        .find(|&id| id != ctrl)
-        .unwrap();
-    let v0 = view(&addr_of(&c, ctrl)).unwrap();
-    let led: BTreeSet<(String, i32)> = v0
-        .iter()
-        .filter(|(_, (l, _))| *l == victim)
-        .map(|(k, _)| k.clone())
-        .collect();
-    println!(
-        "controller {ctrl}; broker {victim} leads {} partitions",
-        led.len()
-    );
-    let probe_topic = topics[0].clone();
-    let probe_parts: Vec<i32> = led
-        .iter()
-        .filter(|(t, _)| *t == probe_topic)
-        .map(|(_, p)| *p)
-        .collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let others: Vec<String> = c
-        .brokers
-        .iter()
-        .filter(|b| b.id != Some(victim))
-        .map(|b| b.addr())
-        .collect();
-    let (acks, h) = start_producer(&others.join(","), &probe_topic, probe_parts, stop.clone());
-    std::thread::sleep(Duration::from_secs(3));
-    let t0 = Instant::now();
-    c.broker(victim).stop(Duration::from_secs(300)).unwrap();
-    let exit = t0.elapsed().as_secs_f64();
-    let moved = until_all(&others, t0, |v| {
-        led.iter()
-            .all(|k| v.get(k).is_some_and(|(l, _)| *l >= 0 && *l != victim))
-    });
-    std::thread::sleep(Duration::from_secs(3));
-    stop.store(true, Ordering::Relaxed);
-    h.join().unwrap();
-    result("controlled_shutdown_exit", exit, "s");
-    result("controlled_shutdown_leaders_moved", moved, "s");
-    result(
-        "controlled_shutdown_longest_produce_stall",
-        longest_stall(&acks),
-        "s",
-    );
-    result(
-        "controlled_shutdown_produce_errors",
-        acks.errors.load(Ordering::Relaxed) as f64,
-        "records",
-    );
+    if phase("shutdown") {
+        let ctrl = controller_id(&addrs[0]);
+        let victim = c
+            .brokers
+            .iter()
+            .map(|b| b.id.unwrap())
+            .find(|&id| id != ctrl)
+            .unwrap();
+        let v0 = view(&addr_of(&c, ctrl)).unwrap();
+        let led: BTreeSet<(String, i32)> = v0
+            .iter()
+            .filter(|(_, (l, _))| *l == victim)
+            .map(|(k, _)| k.clone())
+            .collect();
+        println!(
+            "controller {ctrl}; broker {victim} leads {} partitions",
+            led.len()
+        );
+        let probe_topic = topics[0].clone();
+        let probe_parts: Vec<i32> = led
+            .iter()
+            .filter(|(t, _)| *t == probe_topic)
+            .map(|(_, p)| *p)
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let others: Vec<String> = c
+            .brokers
+            .iter()
+            .filter(|b| b.id != Some(victim))
+            .map(|b| b.addr())
+            .collect();
+        let (acks, h) = start_producer(&others.join(","), &probe_topic, probe_parts, stop.clone());
+        std::thread::sleep(Duration::from_secs(3));
+        let t0 = Instant::now();
+        c.broker(victim).stop(Duration::from_secs(300)).unwrap();
+        let exit = t0.elapsed().as_secs_f64();
+        let moved = until_all(&others, t0, |v| {
+            led.iter()
+                .all(|k| v.get(k).is_some_and(|(l, _)| *l >= 0 && *l != victim))
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+        result("controlled_shutdown_exit", exit, "s");
+        result("controlled_shutdown_leaders_moved", moved, "s");
+        result(
+            "controlled_shutdown_longest_produce_stall",
+            longest_stall(&acks),
+            "s",
+        );
+        result(
+            "controlled_shutdown_produce_errors",
+            acks.errors.load(Ordering::Relaxed) as f64,
+            "records",
+        );
 
-    // --- clean restart
-    let t0 = Instant::now();
-    c.broker(victim).start().unwrap();
-    let ready = t0.elapsed().as_secs_f64();
-    let ctrl_addr = addr_of(&c, ctrl);
-    let isr = until_all(std::slice::from_ref(&ctrl_addr), t0, |v| {
-        v.len() == n as usize && v.values().all(|(_, isr)| isr.contains(&victim))
-    });
-    result("restart_clean_serving", ready, "s");
-    result("restart_clean_in_isr", isr, "s");
+        // --- clean restart
+        let t0 = Instant::now();
+        c.broker(victim).start().unwrap();
+        let ready = t0.elapsed().as_secs_f64();
+        let ctrl_addr = addr_of(&c, ctrl);
+        let isr = until_all(std::slice::from_ref(&ctrl_addr), t0, |v| {
+            v.len() == n as usize && v.values().all(|(_, isr)| isr.contains(&victim))
+        });
+        result("restart_clean_serving", ready, "s");
+        result("restart_clean_in_isr", isr, "s");
+    }
 
     // --- controller failover
-    let ctrl = controller_id(&addrs[0]);
-    let v0 = view(&addr_of(&c, ctrl)).unwrap();
-    let led: BTreeSet<(String, i32)> = v0
-        .iter()
-        .filter(|(_, (l, _))| *l == ctrl)
-        .map(|(k, _)| k.clone())
-        .collect();
-    println!("controller {ctrl} leads {} partitions; kill -9", led.len());
-    let live: Vec<String> = c
-        .brokers
-        .iter()
-        .filter(|b| b.id != Some(ctrl))
-        .map(|b| b.addr())
-        .collect();
-    let t0 = Instant::now();
-    c.broker(ctrl).kill9();
-    let expiry = loop {
-        let now_ctrl = c
-            .zk()
-            .get("/controller")
-            .ok()
-            .flatten()
-            .and_then(|n| n.json().ok())
-            .and_then(|j| j["brokerid"].as_i64());
-        if now_ctrl.is_some_and(|id| id != ctrl as i64) {
-            break t0.elapsed().as_secs_f64();
-        }
-        assert!(t0.elapsed() < Duration::from_secs(120), "no new controller");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let done = until_all(&live, t0, |v| {
-        led.iter()
-            .all(|k| v.get(k).is_some_and(|(l, _)| *l >= 0 && *l != ctrl))
-    });
-    result("failover_session_expiry_wait", expiry, "s");
-    result("failover_after_new_controller", done - expiry, "s");
+    if phase("failover") {
+        let ctrl = controller_id(&addrs[0]);
+        let v0 = view(&addr_of(&c, ctrl)).unwrap();
+        let led: BTreeSet<(String, i32)> = v0
+            .iter()
+            .filter(|(_, (l, _))| *l == ctrl)
+            .map(|(k, _)| k.clone())
+            .collect();
+        println!("controller {ctrl} leads {} partitions; kill -9", led.len());
+        let live: Vec<String> = c
+            .brokers
+            .iter()
+            .filter(|b| b.id != Some(ctrl))
+            .map(|b| b.addr())
+            .collect();
+        let t0 = Instant::now();
+        c.broker(ctrl).kill9();
+        let expiry = loop {
+            let now_ctrl = c
+                .zk()
+                .get("/controller")
+                .ok()
+                .flatten()
+                .and_then(|n| n.json().ok())
+                .and_then(|j| j["brokerid"].as_i64());
+            if now_ctrl.is_some_and(|id| id != ctrl as i64) {
+                break t0.elapsed().as_secs_f64();
+            }
+            assert!(t0.elapsed() < Duration::from_secs(120), "no new controller");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let done = until_all(&live, t0, |v| {
+            led.iter()
+                .all(|k| v.get(k).is_some_and(|(l, _)| *l >= 0 && *l != ctrl))
+        });
+        result("failover_session_expiry_wait", expiry, "s");
+        result("failover_after_new_controller", done - expiry, "s");
 
-    // --- restart after kill -9
-    let t0 = Instant::now();
-    c.restart_killed(ctrl).unwrap();
-    let ready = t0.elapsed().as_secs_f64();
-    let any_live = live[0].clone();
-    let isr = until_all(std::slice::from_ref(&any_live), t0, |v| {
-        v.len() == n as usize && v.values().all(|(_, isr)| isr.contains(&ctrl))
-    });
-    result("restart_unclean_serving", ready, "s");
-    result("restart_unclean_in_isr", isr, "s");
+        // --- restart after kill -9
+        let t0 = Instant::now();
+        c.restart_killed(ctrl).unwrap();
+        let ready = t0.elapsed().as_secs_f64();
+        let any_live = live[0].clone();
+        let isr = until_all(std::slice::from_ref(&any_live), t0, |v| {
+            v.len() == n as usize && v.values().all(|(_, isr)| isr.contains(&ctrl))
+        });
+        result("restart_unclean_serving", ready, "s");
+        result("restart_unclean_in_isr", isr, "s");
+    }
     c.finish();
 }

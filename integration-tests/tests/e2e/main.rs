@@ -23,6 +23,7 @@ mod metrics;
 mod other_clients;
 mod quotas;
 mod rdkafka_client;
+mod scale;
 mod security;
 mod security_tokens;
 mod transactions;
