@@ -10,7 +10,7 @@ use samsa_integration_tests::scale::{self, View};
 use samsa_integration_tests::Cluster;
 
 /// Partitions in all (topics of [`PER_TOPIC`]), RF 2 over 3 brokers.
-const PARTITIONS: i32 = 2000;
+const PARTITIONS: i32 = 600;
 const PER_TOPIC: i32 = 100;
 /// Generous: the suite runs debug brokers on a loaded 2-core machine.
 const DEADLINE: Duration = Duration::from_secs(240);
