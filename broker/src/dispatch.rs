@@ -289,10 +289,9 @@ pub async fn dispatch(
         }
     }
     match key {
-        ApiKey::Metadata => respond(
-            &header,
-            handlers::metadata::handle(ctx, conn, &header, decode(&mut body, v)?).await?,
-        ),
+        ApiKey::Metadata => {
+            handlers::metadata::respond(ctx, conn, &header, decode(&mut body, v)?).await
+        }
         ApiKey::UpdateMetadata => respond(
             &header,
             handlers::update_metadata::handle(ctx, conn, &header, decode(&mut body, v)?).await?,

@@ -7,7 +7,9 @@
 //! a handler works.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
 
 use kafka_protocol::messages::update_metadata_request::UpdateMetadataPartitionState;
 use kafka_protocol::messages::UpdateMetadataRequest;
@@ -58,12 +60,64 @@ pub struct TopicMetadata {
 }
 
 /// An immutable view of the cluster.
+///
+/// Topics are shared between successive snapshots (`Arc`): an update copies the map of
+/// topic handles and only the topics it touches, so an UpdateMetadata for one partition
+/// costs O(topics + that topic's partitions), not O(all partitions).
 #[derive(Clone, Debug, Default)]
 pub struct MetadataSnapshot {
     pub controller_id: Option<BrokerId>,
     pub brokers: BTreeMap<BrokerId, LiveBroker>,
-    pub topics: BTreeMap<String, TopicMetadata>,
+    pub topics: BTreeMap<String, Arc<TopicMetadata>>,
     topic_names: HashMap<Uuid, String>,
+    /// Full Metadata answers already encoded from this snapshot.
+    pub full_answers: EncodedAnswers,
+}
+
+/// What a full (all-topics, no authorizer) Metadata answer depends on besides the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FullAnswerKey {
+    pub version: i16,
+    pub listener: String,
+    pub topic_operations: bool,
+    pub cluster_operations: bool,
+    pub cluster_id: Option<String>,
+}
+
+/// Encoded response bodies of full Metadata answers built from one snapshot (Kafka rebuilds
+/// its answer per request; at 10,000 partitions that is milliseconds of CPU each time, on
+/// the request path). A snapshot's clone starts empty, so each UpdateMetadata drops them.
+#[derive(Default)]
+pub struct EncodedAnswers(Mutex<Vec<(FullAnswerKey, Bytes)>>);
+
+/// Answers kept per snapshot: one per (version, listener, flags) clients actually use.
+const MAX_ENCODED_ANSWERS: usize = 16;
+
+impl EncodedAnswers {
+    pub fn get(&self, key: &FullAnswerKey) -> Option<Bytes> {
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.iter().find(|(k, _)| k == key).map(|(_, b)| b.clone())
+    }
+
+    pub fn put(&self, key: FullAnswerKey, body: Bytes) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if g.len() < MAX_ENCODED_ANSWERS && !g.iter().any(|(k, _)| *k == key) {
+            g.push((key, body));
+        }
+    }
+}
+
+impl Clone for EncodedAnswers {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for EncodedAnswers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|g| g.len()).unwrap_or(0);
+        write!(f, "EncodedAnswers({n})")
+    }
 }
 
 impl MetadataSnapshot {
@@ -254,7 +308,7 @@ fn apply_to(
         |snap: &mut MetadataSnapshot, topic: &str, p: &UpdateMetadataPartitionState| {
             if p.leader.0 == LEADER_DURING_DELETE {
                 if let Some(t) = snap.topics.get_mut(topic) {
-                    t.partitions.remove(&p.partition_index);
+                    Arc::make_mut(t).partitions.remove(&p.partition_index);
                     if t.partitions.is_empty() {
                         let t = snap.topics.remove(topic);
                         if let Some(t) = t {
@@ -264,7 +318,13 @@ fn apply_to(
                 }
                 deleted.push(TopicPartition::new(topic, p.partition_index));
             } else {
-                let t = snap.topics.entry(topic.to_string()).or_default();
+                if !snap.topics.contains_key(topic) {
+                    snap.topics.insert(topic.to_string(), Arc::default());
+                }
+                let Some(t) = snap.topics.get_mut(topic) else {
+                    return;
+                };
+                let t = Arc::make_mut(t);
                 t.partitions.insert(
                     p.partition_index,
                     PartitionState {
@@ -294,6 +354,7 @@ fn apply_to(
             if version >= 7 && !ts.topic_id.is_nil() {
                 if let Some(t) = snap.topics.get_mut(&topic) {
                     if t.topic_id != ts.topic_id {
+                        let t = Arc::make_mut(t);
                         snap.topic_names.remove(&t.topic_id);
                         t.topic_id = ts.topic_id;
                         snap.topic_names.insert(ts.topic_id, topic.clone());

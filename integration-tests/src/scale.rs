@@ -115,3 +115,109 @@ pub fn until_all(
         std::thread::sleep(polled.elapsed().max(Duration::from_millis(20)));
     }
 }
+
+/// One small record batch (no producer id) for [`produce_to_leaders`].
+fn one_record_batch() -> bytes::Bytes {
+    use kafka_protocol::indexmap::IndexMap;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let r = Record {
+        transactional: false,
+        control: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"scale")),
+        headers: IndexMap::new(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    // Encoding one small record into memory cannot fail.
+    let _ = RecordBatchEncoder::encode(
+        &mut buf,
+        std::iter::once(&r),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    );
+    buf.freeze()
+}
+
+/// Proves every partition of `view` is served by the leader it shows: one Produce v9
+/// (acks=1) per leader naming all the partitions it leads, sent to `addr_of(leader)`, every
+/// partition answered without error. Returns the partitions that failed, with their error.
+pub fn produce_to_leaders(
+    view: &View,
+    addr_of: impl Fn(i32) -> Option<String>,
+) -> Result<Vec<((String, i32), i16)>> {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+    let batch = one_record_batch();
+    let mut by_leader: BTreeMap<i32, BTreeMap<&str, Vec<i32>>> = BTreeMap::new();
+    let mut failed = Vec::new();
+    for ((t, p), (leader, _)) in view {
+        if *leader < 0 {
+            failed.push(((t.clone(), *p), -1));
+            continue;
+        }
+        by_leader
+            .entry(*leader)
+            .or_default()
+            .entry(t.as_str())
+            .or_default()
+            .push(*p);
+    }
+    for (leader, topics) in by_leader {
+        let Some(addr) = addr_of(leader) else {
+            bail!("no address for leader {leader}");
+        };
+        let mut conn = Conn::connect(&addr)?;
+        conn.set_read_timeout(Duration::from_secs(60))?;
+        let mut req = ProduceRequest::default();
+        req.acks = 1;
+        req.timeout_ms = 30_000;
+        req.topic_data = topics
+            .iter()
+            .map(|(t, ps)| {
+                let mut td = TopicProduceData::default();
+                td.name = TopicName(StrBytes::from_string(t.to_string()));
+                td.partition_data = ps
+                    .iter()
+                    .map(|p| {
+                        let mut pd = PartitionProduceData::default();
+                        pd.index = *p;
+                        pd.records = Some(batch.clone());
+                        pd
+                    })
+                    .collect();
+                td
+            })
+            .collect();
+        let asked: usize = topics.values().map(Vec::len).sum();
+        let resp: ProduceResponse = conn.request(ApiKey::Produce, 9, &req)?;
+        let answered: usize = resp
+            .responses
+            .iter()
+            .map(|t| t.partition_responses.len())
+            .sum();
+        if answered != asked {
+            bail!("leader {leader} answered {answered} of {asked} partitions");
+        }
+        for t in resp.responses {
+            for p in t.partition_responses {
+                if p.error_code != 0 {
+                    failed.push(((t.name.0.to_string(), p.index), p.error_code));
+                }
+            }
+        }
+    }
+    Ok(failed)
+}

@@ -76,6 +76,9 @@ async fn add_to_topic(
             vec![],
         );
     }
+    if let Err(e) = admin::check_partition_count_fits(topic, count) {
+        return ((e.api_code().unwrap_or(-1), Some(api_message(&e))), vec![]);
+    }
     let increment = count - old;
     let new_assignment: BTreeMap<i32, Vec<BrokerId>> = match manual {
         Some(list) => {
@@ -125,6 +128,11 @@ async fn add_to_topic(
         },
     };
     let new_ids: Vec<i32> = new_assignment.keys().copied().collect();
+    let mut sized = existing.clone();
+    sized.partitions.extend(new_assignment.clone());
+    if let Err(e) = admin::check_topic_znode_fits(topic, &sized) {
+        return ((e.api_code().unwrap_or(-1), Some(api_message(&e))), vec![]);
+    }
     if validate_only {
         return ((code::NONE, None), new_ids);
     }

@@ -132,6 +132,9 @@ async fn plan_topic(
         } else {
             i32::from(replication_factor)
         };
+        if let Err(e) = admin::check_partition_count_fits(name, n) {
+            return fail(planned, from_common(&e));
+        }
         match assign_replicas_to_brokers(&alive_broker_metadatas(snap), n, rf, -1, -1) {
             Ok(a) => a,
             Err(e) => return fail(planned, err(e.code(), e.to_string())),
@@ -147,6 +150,14 @@ async fn plan_topic(
         return fail(planned, err(-1, "ZooKeeper session not available"));
     };
     if let Err(e) = admin::validate_topic_create(&zk, name, &assignment).await {
+        return fail(planned, from_common(&e));
+    }
+    // Too big for one znode: refused before anything is written (also for validate_only).
+    let sized = samsa_common::zk::znodes::TopicZNode::new(
+        Some(samsa_common::types::kafka_uuid::random_topic_id()),
+        assignment.clone(),
+    );
+    if let Err(e) = admin::check_topic_znode_fits(name, &sized) {
         return fail(planned, from_common(&e));
     }
     let (c, m) = validate_topic_props(&ctx.config, name, &config_map);

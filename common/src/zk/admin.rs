@@ -41,6 +41,55 @@ pub mod code {
 /// Longest legal topic name.
 pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
 
+/// Largest topic znode written. ZooKeeper refuses a request larger than its `jute.maxbuffer`
+/// (default 0xfffff bytes) by closing the connection, and Kafka's client then retries the
+/// write until its request times out, having already written `/config/topics/<t>`. Samsa
+/// refuses such a topic before writing anything; 4 KiB is left for the request's header and
+/// path.
+pub const MAX_TOPIC_ZNODE_BYTES: usize = 0xfffff - 4096;
+
+/// Fewest bytes one partition takes in a topic znode (`"0":[1],`), so a count above
+/// `MAX_TOPIC_ZNODE_BYTES / MIN_PARTITION_ENTRY_BYTES` is refused before any assignment is
+/// computed (a count near `i32::MAX` would otherwise allocate gigabytes).
+const MIN_PARTITION_ENTRY_BYTES: usize = 7;
+
+fn too_big(topic: &str, partitions: usize, detail: String) -> Error {
+    Error::api(
+        code::INVALID_PARTITIONS,
+        format!(
+            "Topic '{topic}' with {partitions} partitions cannot be stored: {detail}, more than \
+             ZooKeeper's znode limit of {MAX_TOPIC_ZNODE_BYTES} bytes (jute.maxbuffer)"
+        ),
+    )
+}
+
+/// Refuses a partition count whose topic znode cannot fit whatever the assignment
+/// (INVALID_PARTITIONS); call before computing the assignment.
+pub fn check_partition_count_fits(topic: &str, partitions: i32) -> Result<()> {
+    let n = usize::try_from(partitions).unwrap_or(0);
+    if n.saturating_mul(MIN_PARTITION_ENTRY_BYTES) > MAX_TOPIC_ZNODE_BYTES {
+        return Err(too_big(
+            topic,
+            n,
+            format!(
+                "at least {} bytes",
+                n.saturating_mul(MIN_PARTITION_ENTRY_BYTES)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a topic znode (as it would be written) larger than [`MAX_TOPIC_ZNODE_BYTES`]
+/// with INVALID_PARTITIONS.
+pub fn check_topic_znode_fits(topic: &str, z: &TopicZNode) -> Result<()> {
+    let len = z.encode().len();
+    if len > MAX_TOPIC_ZNODE_BYTES {
+        return Err(too_big(topic, z.partitions.len(), format!("{len} bytes")));
+    }
+    Ok(())
+}
+
 /// Kafka's `Topic.validate`: non-empty, not `.`/`..`, ≤ 249 chars, only `[a-zA-Z0-9._-]`.
 /// Error: INVALID_TOPIC_EXCEPTION with Kafka's message.
 pub fn validate_topic_name(name: &str) -> Result<()> {
@@ -263,9 +312,10 @@ pub async fn create_topic_with_assignment(
     assignment: &BTreeMap<i32, Vec<BrokerId>>,
     uses_topic_id: bool,
 ) -> Result<Option<Uuid>> {
-    set_or_create_entity_config(zk, config_type::TOPIC, topic, config).await?;
     let topic_id = uses_topic_id.then(kafka_uuid::random_topic_id);
     let z = TopicZNode::new(topic_id, assignment.clone());
+    check_topic_znode_fits(topic, &z)?;
+    set_or_create_entity_config(zk, config_type::TOPIC, topic, config).await?;
     match zk
         .create_recursive(
             &TopicZNode::path(topic),
@@ -399,6 +449,7 @@ pub async fn add_partitions(
     for (p, r) in new_partitions {
         z.partitions.insert(*p, r.clone());
     }
+    check_topic_znode_fits(topic, &z)?;
     zk.set(&TopicZNode::path(topic), &z.encode(), None).await?;
     Ok(z)
 }

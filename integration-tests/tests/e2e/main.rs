@@ -26,6 +26,7 @@ mod metrics;
 mod other_clients;
 mod quotas;
 mod rdkafka_client;
+mod scale;
 mod security;
 mod security_oauth;
 mod security_tokens;
