@@ -43,13 +43,32 @@ pub fn create_topic(
         nt = nt.set(k, v);
     }
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let res = rt()
-        .block_on(admin.create_topics([&nt], &opts))
-        .expect("CreateTopics request");
-    for r in res {
-        if let Err((t, code)) = r {
-            panic!("CreateTopics {t}: {code:?}");
+    // A timeout means the topic was written but its leaders were not all elected in time
+    // (Kafka's REQUEST_TIMED_OUT for CreateTopics: creation goes on); on a loaded machine
+    // right after a controller failover that happens, so wait for the leaders below instead.
+    let timed_out = |code: &rdkafka::types::RDKafkaErrorCode| {
+        matches!(
+            code,
+            rdkafka::types::RDKafkaErrorCode::OperationTimedOut
+                | rdkafka::types::RDKafkaErrorCode::RequestTimedOut
+        )
+    };
+    match rt().block_on(admin.create_topics([&nt], &opts)) {
+        Ok(res) => {
+            for r in res {
+                match r {
+                    Err((t, code)) if timed_out(&code) => {
+                        eprintln!("CreateTopics {t}: {code:?}; waiting for its leaders")
+                    }
+                    Err((t, code)) => panic!("CreateTopics {t}: {code:?}"),
+                    Ok(_) => {}
+                }
+            }
         }
+        Err(rdkafka::error::KafkaError::AdminOp(code)) if timed_out(&code) => {
+            eprintln!("CreateTopics {name}: {code:?}; waiting for its leaders")
+        }
+        Err(e) => panic!("CreateTopics request: {e:?}"),
     }
     wait_for_leaders(bootstrap, name, partitions as usize);
 }
