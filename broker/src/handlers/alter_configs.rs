@@ -150,6 +150,27 @@ pub async fn alter_topic(
     }
 }
 
+/// The session and the `/config/brokers/<entity>` name a broker resource writes to: this
+/// broker's id for a per-broker change, `<default>` for a cluster-wide one.
+pub fn broker_entity(
+    ctx: &BrokerContext,
+    name: &str,
+    per_broker: bool,
+) -> std::result::Result<(samsa_common::zk::session::ZkSession, String), Outcome> {
+    let Some(zk) = ctx.zk() else {
+        return Err((
+            UNKNOWN_SERVER_ERROR,
+            Some("not connected to ZooKeeper".into()),
+        ));
+    };
+    let entity = if per_broker {
+        name.to_string()
+    } else {
+        config_type::DEFAULT_ENTITY.to_string()
+    };
+    Ok((zk, entity))
+}
+
 /// Kafka's resource-name check for BROKER resources (`validateResourceNameIsCurrentNodeId`):
 /// `Ok(true)` = this broker's layer, `Ok(false)` = the cluster default (empty name).
 pub fn broker_resource(ctx: &BrokerContext, name: &str) -> std::result::Result<bool, Outcome> {
@@ -210,16 +231,9 @@ pub async fn alter_broker(
             )
         }
     };
-    let Some(zk) = ctx.zk() else {
-        return (
-            UNKNOWN_SERVER_ERROR,
-            Some("not connected to ZooKeeper".into()),
-        );
-    };
-    let entity = if per_broker {
-        name.to_string()
-    } else {
-        config_type::DEFAULT_ENTITY.to_string()
+    let (zk, entity) = match broker_entity(ctx, name, per_broker) {
+        Ok(v) => v,
+        Err(o) => return o,
     };
     // Values may be secrets: log the keys only.
     info!(broker = %entity, keys = ?props.keys().collect::<Vec<_>>(), "updating broker configuration");

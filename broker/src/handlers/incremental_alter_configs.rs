@@ -225,16 +225,9 @@ async fn alter_one_broker(
         Ok(p) => p,
         Err(o) => return o,
     };
-    let Some(zk) = ctx.zk() else {
-        return (
-            UNKNOWN_SERVER_ERROR,
-            Some("not connected to ZooKeeper".into()),
-        );
-    };
-    let entity = if per_broker {
-        name.to_string()
-    } else {
-        config_type::DEFAULT_ENTITY.to_string()
+    let (zk, entity) = match super::alter_configs::broker_entity(ctx, name, per_broker) {
+        Ok(v) => v,
+        Err(o) => return o,
     };
     let stored = match zk.get_entity_config(config_type::BROKER, &entity).await {
         Ok(p) => p,
